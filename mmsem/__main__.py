@@ -1,0 +1,3 @@
+from mmsem.cli import main
+
+raise SystemExit(main())

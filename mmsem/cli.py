@@ -1,0 +1,110 @@
+"""The `mmsem` command (DESIGN.md "Command line")."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mmsem.spec.source import InputError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def live_kernel(target: str):
+    """The kernel backend for a --kernel TARGET."""
+    from mmsem.semantics.replay.live import LiveKernel, ReplayUnavailable
+
+    if target != "live":
+        raise InputError(target, 1, 1, f"unknown kernel target {target!r} (available: live)")
+    try:
+        return LiveKernel()
+    except ReplayUnavailable as exc:
+        raise InputError("--kernel", 1, 1, str(exc)) from None
+
+
+def cmd_run(args) -> int:
+    from mmsem.semantics import report
+    from mmsem.semantics.compare import compare
+    from mmsem.semantics.replay.live import ReplayUnavailable
+    from mmsem.semantics.runner import mismatches, run_engine
+    from mmsem.semantics.trace import read_trace
+
+    trace = read_trace(args.trace)
+    kernel = live_kernel(args.kernel_target or "live") if (args.kernel_target or args.compare) else None
+    try:
+        if kernel is not None and not args.compare:
+            result = kernel.run([trace])[0]
+            problems = mismatches(result)
+            emit(args.format, report.as_json(result, problems), report.text(result, problems))
+            return EXIT_FINDINGS if problems else EXIT_OK
+        if kernel is None:
+            result = run_engine(trace)
+            problems = mismatches(result)
+            emit(args.format, report.as_json(result, problems), report.text(result, problems))
+            return EXIT_FINDINGS if problems else EXIT_OK
+        engine_result = run_engine(trace, outside=kernel.outside_for(trace))
+        kernel_result = kernel.run([trace], snap_all=True)[0]
+    except ReplayUnavailable as exc:
+        raise InputError(args.trace, 1, 1, str(exc)) from None
+    comparison = compare(engine_result, kernel_result)
+    problems = mismatches(engine_result)
+    emit(args.format, report.comparison_json(engine_result, kernel_result, comparison, problems),
+         report.comparison_text(engine_result, kernel_result, comparison, problems))
+    return EXIT_FINDINGS if comparison.divergences or problems else EXIT_OK
+
+
+def emit(fmt: str, as_json: dict, as_text: str) -> None:
+    print(json.dumps(as_json, indent=2) if fmt == "json" else as_text)
+
+
+def cmd_check_spec(args) -> int:
+    from mmsem.semantics.specchecks import check_spec
+
+    errors = check_spec(args.dir)
+    for error in errors:
+        print(error)
+    if errors:
+        return EXIT_USAGE
+    print(f"{args.dir or 'the packaged spec'}: no problems found")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mmsem", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a trace on the engine (or the live kernel) and check its expectations")
+    run.add_argument("trace", help="trace file (YAML)")
+    run.add_argument("--kernel", dest="kernel_target", nargs="?", const="live", default=None, metavar="TARGET",
+                     help="run on a real kernel instead: live (default) or qemu:VERSION")
+    run.add_argument("--compare", action="store_true", help="run on the engine and the kernel, side by side")
+    run.add_argument("--format", choices=("text", "json"), default="text")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-spec", help="validate a spec directory (schema and semantic checks)")
+    check.add_argument("dir", nargs="?", default=None, help="spec directory (default: the packaged spec)")
+    check.set_defaults(func=cmd_check_spec)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("mmsem: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK

@@ -1,0 +1,80 @@
+"""Compare the engine's result for a trace with a kernel's, on the observation model.
+
+Per step the kernel's outcome must equal the engine's prediction; an outcome the
+engine lists as allowed but unpredictable (memory pressure) is accepted, and
+comparison stops there because the model does not know the state that follows.
+States are compared page by page wherever both sides took a snapshot, and VmLck
+per process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mmsem.semantics.engine import MAIN
+from mmsem.semantics.observe import page_differences
+from mmsem.semantics.runner import TraceResult, describe_outcome
+
+
+@dataclass(frozen=True)
+class Divergence:
+    step: int | None  # 0-based step index; None for the final state
+    kind: str  # outcome, state, vmlck, failure
+    engine: str
+    kernel: str
+    detail: str = ""
+
+    def as_dict(self) -> dict:
+        return {"step": self.step, "kind": self.kind, "engine": self.engine, "kernel": self.kernel,
+                "detail": self.detail}
+
+
+@dataclass
+class Comparison:
+    divergences: list
+    compared_steps: int
+    allowed: list  # (step, outcome) where the kernel chose an unpredicted but allowed outcome
+
+    @property
+    def agree(self) -> bool:
+        return not self.divergences
+
+
+def _state_divergences(step, engine_obs, kernel_obs, trace) -> list[Divergence]:
+    out = []
+    diffs = page_differences(engine_obs, kernel_obs)
+    if diffs:
+        shown = "; ".join(f"{trace.label(a)} {f}: engine {e}, kernel {k}" for a, f, e, k in diffs[:6])
+        more = f" (+{len(diffs) - 6} more)" if len(diffs) > 6 else ""
+        out.append(Divergence(step, "state", "", "", shown + more))
+    if engine_obs.vmlck != kernel_obs.vmlck:
+        out.append(Divergence(step, "vmlck", f"{engine_obs.vmlck}p", f"{kernel_obs.vmlck}p"))
+    return out
+
+
+def compare(engine: TraceResult, kernel: TraceResult) -> Comparison:
+    trace = engine.trace
+    divergences, allowed = [], []
+    compared = 0
+    for index, (e, k) in enumerate(zip(engine.steps, kernel.steps)):
+        compared += 1
+        if k.outcome != e.outcome:
+            if k.outcome in e.alternatives:
+                allowed.append((index, k.outcome))
+                return Comparison(divergences, compared, allowed)
+            divergences.append(Divergence(index, "outcome", describe_outcome(e.outcome, trace),
+                                          describe_outcome(k.outcome, trace)))
+            return Comparison(divergences, compared, allowed)
+        if e.state is not None and k.state is not None:
+            divergences.extend(_state_divergences(index, e.state, k.state, trace))
+            if divergences:
+                return Comparison(divergences, compared, allowed)
+    if kernel.failure:
+        divergences.append(Divergence(len(kernel.steps), "failure", "", kernel.failure))
+        return Comparison(divergences, compared, allowed)
+    if len(kernel.steps) != len(engine.steps):
+        divergences.append(Divergence(len(kernel.steps), "failure", "", "kernel run ended early"))
+        return Comparison(divergences, compared, allowed)
+    if MAIN in engine.final and MAIN in kernel.final:
+        divergences.extend(_state_divergences(None, engine.final[MAIN], kernel.final[MAIN], trace))
+    return Comparison(divergences, compared, allowed)

@@ -1,0 +1,237 @@
+"""What spec expressions can name besides arguments, constants and traits.
+
+Two registries: STATE (values read from the current process and system, such as
+``locked_vm``) and FUNCTIONS (``page_align(x)``, ``locked_pages(start, len)``...).
+Each entry's docstring says what it means and which kernel function it stands for;
+the Sphinx reference lists them from here.
+"""
+
+from __future__ import annotations
+
+from mmsem.semantics import vma_ops
+from mmsem.semantics.expr import MASK64, Function
+from mmsem.semantics.state import HPAGE_SIZE, PAGE_SHIFT, PAGE_SIZE, VM_EXEC, VM_READ, VM_WRITE
+
+#: RLIMIT_MEMLOCK = RLIM_INFINITY, in pages (rlim_cur >> PAGE_SHIFT).
+UNLIMITED_PAGES = MASK64 >> PAGE_SHIFT
+
+STATE: dict = {}
+FUNCTIONS: dict = {}
+
+
+class TraceError(Exception):
+    """The trace asks for something the engine cannot place or resolve."""
+
+
+def state_value(fn):
+    """Register ``fn(ctx)`` as a value named after the function."""
+    STATE[fn.__name__] = fn
+    return fn
+
+
+def function(*literal_kinds):
+    """Register ``fn(ctx, *args)``; literal_kinds marks arguments that must be quoted names."""
+    def register(fn):
+        arity = fn.__code__.co_argcount - 1
+        kinds = tuple(literal_kinds) + (None,) * (arity - len(literal_kinds))
+        FUNCTIONS[fn.__name__] = Function(fn.__name__, arity, fn, (fn.__doc__ or "").strip(), kinds)
+        return fn
+    return register
+
+
+# -- state values ---------------------------------------------------------------
+
+@state_value
+def locked_vm(ctx):
+    """Pages charged as locked to the process (mm->locked_vm, VmLck)."""
+    return ctx.mm.locked_vm
+
+
+@state_value
+def total_vm(ctx):
+    """Pages mapped by the process in all (mm->total_vm, VmSize)."""
+    return ctx.mm.total_vm
+
+
+@state_value
+def map_count(ctx):
+    """Number of mappings of the process (mm->map_count)."""
+    return ctx.mm.map_count
+
+
+@state_value
+def max_map_count(ctx):
+    """The vm.max_map_count sysctl."""
+    return ctx.system.max_map_count
+
+
+@state_value
+def mmap_min_addr(ctx):
+    """The vm.mmap_min_addr sysctl."""
+    return ctx.system.mmap_min_addr
+
+
+@state_value
+def memlock_limit(ctx):
+    """RLIMIT_MEMLOCK soft limit in whole pages (rounded down)."""
+    limit = ctx.proc.memlock_bytes
+    return UNLIMITED_PAGES if limit is None else limit >> PAGE_SHIFT
+
+
+@state_value
+def cap_ipc_lock(ctx):
+    """The caller has CAP_IPC_LOCK."""
+    return ctx.proc.privileged
+
+
+@state_value
+def cap_sys_rawio(ctx):
+    """The caller has CAP_SYS_RAWIO (may map below vm.mmap_min_addr)."""
+    return ctx.proc.privileged
+
+
+@state_value
+def can_do_mlock(ctx):
+    """mm/mlock.c:can_do_mlock: a non-zero RLIMIT_MEMLOCK, or CAP_IPC_LOCK."""
+    return ctx.proc.memlock_bytes != 0 or ctx.proc.privileged
+
+
+@state_value
+def def_flags(ctx):
+    """Flags every new mapping gets (mm->def_flags; VM_LOCKED after mlockall(MCL_FUTURE))."""
+    return ctx.mm.def_flags
+
+
+# -- arithmetic -------------------------------------------------------------------
+
+@function()
+def page_align(ctx, x):
+    """PAGE_ALIGN: round up to a page, wrapping to 0 past the top of the address space."""
+    return (x + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & MASK64
+
+
+@function()
+def page_down(ctx, x):
+    """Round down to a page (addr & PAGE_MASK)."""
+    return x & ~(PAGE_SIZE - 1) & MASK64
+
+
+@function()
+def page_offset(ctx, x):
+    """offset_in_page: the byte offset within its page."""
+    return x & (PAGE_SIZE - 1)
+
+
+@function()
+def pages(ctx, x):
+    """Bytes to whole pages, rounding down (x >> PAGE_SHIFT)."""
+    return x >> PAGE_SHIFT
+
+
+@function()
+def huge_align(ctx, x):
+    """ALIGN(x, huge page size), wrapping like the kernel's unsigned arithmetic."""
+    return (x + HPAGE_SIZE - 1) & ~(HPAGE_SIZE - 1) & MASK64
+
+
+@function()
+def prot_vm_flags(ctx, prot):
+    """calc_vm_prot_bits: PROT_READ/WRITE/EXEC as VM_READ/WRITE/EXEC."""
+    return (VM_READ if prot & 1 else 0) | (VM_WRITE if prot & 2 else 0) | (VM_EXEC if prot & 4 else 0)
+
+
+# -- flags and versions ---------------------------------------------------------------
+
+@function("flagset")
+def valid_flags(ctx, flagset):
+    """Mask of the flags of a set that the profile's kernel knows."""
+    return ctx.flag_masks[flagset][0]
+
+
+@function(None, "flagset")
+def known_flags(ctx, flags, flagset):
+    """flags without the bits that the profile's kernel does not know and ignores."""
+    return flags & ~ctx.flag_masks[flagset][1]
+
+
+@function("flag")
+def available(ctx, flag):
+    """The profile's kernel knows this flag (its version is at least the flag's since)."""
+    return flag not in ctx.flag_masks["unavailable"]
+
+
+@function()
+def huge_size_supported(ctx, size_log):
+    """hstate_sizelog: 0 (the default size) or a huge page size the system has (2 MiB, 1 GiB)."""
+    return size_log in (0, 21, 30)
+
+
+# -- the address space ------------------------------------------------------------------
+
+@function()
+def locked_pages(ctx, start, length):
+    """count_mm_mlocked_page_nr: pages of [start, start+length) in VM_LOCKED mappings."""
+    end = min(start + length, MASK64)
+    return vma_ops.locked_pages_in(ctx.mm, start, end)
+
+
+@function()
+def intersects(ctx, start, end):
+    """Some mapping intersects [start, end)."""
+    return bool(ctx.mm.intersecting(start, end))
+
+
+@function()
+def mapped(ctx, addr):
+    """Some mapping contains addr."""
+    return ctx.mm.find(addr) is not None
+
+
+@function()
+def vma_prot(ctx, addr):
+    """PROT_ bits of the mapping containing addr (0 if none)."""
+    vma = ctx.mm.find(addr)
+    if vma is None:
+        return 0
+    flags = vma.flags
+    return (1 if flags & VM_READ else 0) | (2 if flags & VM_WRITE else 0) | (4 if flags & VM_EXEC else 0)
+
+
+@function()
+def beyond_eof(ctx, addr):
+    """The page at addr maps a file page at or past the end of the file."""
+    vma = ctx.mm.find(addr)
+    return vma is not None and vma_ops.beyond_eof(vma, addr)
+
+
+@function()
+def huge_page_available(ctx, addr):
+    """A fault at addr can get its page: not hugetlb, or resident, reserved, or free in the pool."""
+    vma = ctx.mm.find(addr)
+    if vma is None or not vma.flags & vma_ops.VM_HUGETLB:
+        return True
+    return vma_ops.huge_page_available(ctx.system, ctx.mm, vma, addr)
+
+
+@function()
+def is_file(ctx, fd):
+    """fd refers to an open file of the trace."""
+    return fd in ctx.system.fds
+
+
+@function()
+def file_is_hugetlb(ctx, fd):
+    """fd refers to a file on hugetlbfs."""
+    obj = ctx.system.fds.get(fd)
+    return bool(obj and obj.hugetlb)
+
+
+@function()
+def unmapped_area(ctx, length):
+    """get_unmapped_area without MAP_FIXED: the trace arena's slot reserved for this step."""
+    slot = ctx.slot
+    if slot is None:
+        raise TraceError("the mapping does not fit in the trace arena")
+    if ctx.mm.intersecting(slot, slot + length):
+        raise TraceError(f"the arena slot at {slot:#x} reserved for this mapping is already in use")
+    return slot

@@ -1,0 +1,227 @@
+"""Effect primitives: the operations a spec's ``do:`` steps name.
+
+Each primitive is registered with the errnos it can report; check-spec verifies
+that every ``do:`` step names a primitive, passes exactly its parameters, and
+declares (under ``raises``) every errno it can report. A primitive returns None on
+success or an errno name; what it changed before failing stays changed.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+from mmsem.semantics import vma_ops
+from mmsem.semantics.state import (
+    HPAGE_SIZE,
+    PAGE_SHIFT,
+    VM_ACCOUNT,
+    VM_DONTEXPAND,
+    VM_DROPPABLE,
+    VM_HUGETLB,
+    VM_IO,
+    VM_LOCKED,
+    VM_LOCKED_MASK,
+    VM_LOCKONFAULT,
+    VM_NORESERVE,
+    VM_PFNMAP,
+    VM_SHARED,
+    VM_SPECIAL,
+    VM_WRITE,
+    Vma,
+)
+from mmsem.spec import default_spec
+
+_C = default_spec().constants
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = _C["MCL_CURRENT"], _C["MCL_FUTURE"], _C["MCL_ONFAULT"]
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str
+    params: tuple[str, ...]
+    errnos: frozenset[str]
+    impl: Callable
+    doc: str
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def primitive(*errnos: str):
+    """Register ``fn(ctx, **params)``, which may report the given errnos."""
+    def register(fn):
+        params = tuple(inspect.signature(fn).parameters)[1:]
+        PRIMITIVES[fn.__name__] = Primitive(fn.__name__, params, frozenset(errnos), fn,
+                                            inspect.getdoc(fn) or "")
+        return fn
+    return register
+
+
+@primitive("ENOMEM")
+def lock_range(ctx, start, end, lock_flags):
+    """Replace the lock mode of every mapping in [start, end) (apply_vma_lock_flags).
+
+    Mappings are changed in address order, split at the range's ends, and charged
+    or credited to locked_vm. ENOMEM when start is not mapped (nothing changes),
+    when a hole interrupts the range (mappings before it stay changed), or when a
+    split would exceed vm.max_map_count.
+    """
+    mm, system = ctx.mm, ctx.system
+    i = mm.index_at(start)
+    if i is None:
+        return "ENOMEM"
+    nstart = start
+    while True:
+        vma = mm.vmas[i]
+        seg_end = min(vma.end, end)
+        newflags = (vma.flags & ~VM_LOCKED_MASK) | lock_flags
+        err, j = vma_ops.mlock_fixup(system, mm, i, nstart, seg_end, newflags)
+        if err:
+            return err
+        tmp = mm.vmas[j].end
+        if tmp >= end:
+            return None
+        if j + 1 >= len(mm.vmas) or mm.vmas[j + 1].start != tmp:
+            return "ENOMEM"
+        nstart, i = tmp, j + 1
+
+
+def _populate(ctx, start, end, ignore_errors):
+    if "populate" not in ctx.traits:
+        return None  # without an MMU, mm_populate does nothing
+    mm, system = ctx.mm, ctx.system
+    nstart = start
+    while nstart < end:
+        i = mm.first_from(nstart)
+        if i >= len(mm.vmas) or mm.vmas[i].start >= end:
+            break
+        vma = mm.vmas[i]
+        nend = min(end, vma.end)
+        if not vma.flags & (VM_IO | VM_PFNMAP):
+            err = vma_ops.populate_vma(system, mm, vma, max(nstart, vma.start), nend)
+            if err and not ignore_errors:
+                return err
+        nstart = nend
+    return None
+
+
+@primitive("EFAULT", "ENOMEM")
+def populate(ctx, start, end):
+    """Fault in the pages of [start, end), stopping at the first failure (__mm_populate(.., 0)).
+
+    Holes are skipped and lock-on-fault mappings left alone. A PROT_NONE mapping
+    or a page beyond the end of a file fails with EFAULT, after the pages before
+    it were faulted in. Running out of memory (ENOMEM) is not modelled.
+    """
+    return _populate(ctx, start, end, ignore_errors=False)
+
+
+@primitive()
+def populate_best_effort(ctx, start, end):
+    """Fault in what can be faulted in of [start, end) and never fail (mm_populate).
+
+    After a failure in one mapping the walk goes on with the next one.
+    """
+    return _populate(ctx, start, end, ignore_errors=True)
+
+
+@primitive()
+def apply_mlockall(ctx, flags):
+    """Reset mm->def_flags and, with MCL_CURRENT, every mapping's lock mode (apply_mlockall_flags).
+
+    MCL_FUTURE sets VM_LOCKED (and VM_LOCKONFAULT with MCL_ONFAULT) in the
+    default flags; without MCL_CURRENT existing mappings are not touched.
+    Otherwise every mapping gets the new mode, or none when MCL_CURRENT is absent
+    (munlockall, and MCL_ONFAULT alone before 5.2). Per-mapping failures are
+    ignored.
+    """
+    mm, system = ctx.mm, ctx.system
+    mm.def_flags &= ~VM_LOCKED_MASK
+    onfault = VM_LOCKONFAULT if flags & MCL_ONFAULT else 0
+    if flags & MCL_FUTURE:
+        mm.def_flags |= VM_LOCKED | onfault
+        if not flags & MCL_CURRENT:
+            return None
+    to_add = VM_LOCKED | onfault if flags & MCL_CURRENT else 0
+    vma_ops.lock_outside(system, mm, to_add)
+    i = 0
+    while i < len(mm.vmas):
+        vma = mm.vmas[i]
+        newflags = (vma.flags & ~VM_LOCKED_MASK) | to_add
+        err, j = vma_ops.mlock_fixup(system, mm, i, vma.start, vma.end, newflags)
+        i = (i if err else j) + 1
+    return None
+
+
+@primitive("ENOMEM", "EINVAL")
+def unmap_range(ctx, start, end):
+    """Unmap [start, end) (do_vmi_align_munmap).
+
+    ENOMEM when the range lies strictly inside one mapping and the process is at
+    vm.max_map_count; EINVAL when it would split a huge page mapping off a huge
+    page boundary. Nothing changes then.
+    """
+    err = vma_ops.unmap_check(ctx.system, ctx.mm, start, end)
+    if err:
+        return err
+    vma_ops.unmap(ctx.system, ctx.mm, start, end)
+    return None
+
+
+@primitive("ENOMEM")
+def map_region(ctx, start, len, vm_flags, fd, pgoff):
+    """Create a mapping of [start, start+len) with vm_flags (mmap_region, __mmap_complete).
+
+    Whatever MAP_FIXED overlaps is unmapped first. The new mapping merges with
+    compatible neighbours. Private writable memory is accounted (VM_ACCOUNT). A
+    huge page mapping reserves its pages from the pool unless VM_NORESERVE. A
+    locked mapping is charged to locked_vm unless it cannot be locked (special,
+    hugetlb, droppable), which then silently loses the lock flags.
+    """
+    system, mm = ctx.system, ctx.mm
+    end = start + len
+    err = vma_ops.unmap_check(system, mm, start, end)
+    if err:
+        return err
+    flags = vm_flags
+    huge = bool(flags & VM_HUGETLB)
+    huge_pages = len // HPAGE_SIZE
+    reserve = huge and not flags & VM_NORESERVE
+    if reserve and system.pool.available < huge_pages:
+        return "ENOMEM"
+    vma_ops.unmap(system, mm, start, end)
+    if fd >= 0:
+        obj = system.fds[fd]
+    elif flags & VM_SHARED or huge:
+        obj = vma_ops.new_object(system, "hugetlb" if huge else "shmem", len, huge)
+    else:
+        obj = None
+    if huge:
+        flags |= VM_DONTEXPAND
+    elif (flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE:
+        flags |= VM_ACCOUNT
+    vma = Vma(start, end, flags, obj, pgoff if obj is not None else start >> PAGE_SHIFT)
+    if reserve:
+        indexes = vma_ops.huge_indexes(vma, start, end)
+        target = obj.resv if flags & VM_SHARED else vma.resv
+        target.update(indexes)
+        system.pool.reserved += huge_pages
+    i = vma_ops.merge_new(mm, mm.insert(vma))
+    if flags & VM_LOCKED:
+        cannot_lock = flags & (VM_SPECIAL | VM_HUGETLB) or (
+            flags & VM_DROPPABLE and "droppable_loses_default_lock" in ctx.traits)
+        if cannot_lock:
+            mm.vmas[i].flags &= ~VM_LOCKED_MASK
+        else:
+            mm.locked_vm += len >> PAGE_SHIFT
+    return None
+
+
+@primitive()
+def fault(ctx, addr, write):
+    """A successful access fault at addr: the page becomes present (a whole huge page for hugetlb)."""
+    vma = ctx.mm.find(addr)
+    vma_ops.fault_page(ctx.system, ctx.mm, vma, addr, bool(write))
+    return None

@@ -1,0 +1,602 @@
+/*
+ * mmsem replay agent: runs resolved traces on the live kernel.
+ *
+ * The Python side (mmsem.semantics.replay) compiles this file, starts it, and
+ * writes a batch of traces on its standard input. For each trace the agent forks
+ * a child that sets the trace's limits and privilege, creates its files, runs its
+ * steps as raw system calls (touches as real accesses, with SIGSEGV and SIGBUS
+ * caught by sigsetjmp/siglongjmp so the trace goes on), and writes observations of
+ * the arena on standard output. The agent itself never maps anything in the
+ * arena and uses no heap, so every child starts from the same address space.
+ *
+ * Input, one record per line, numbers in hexadecimal:
+ *   C                                       calibrate: report the child's own mappings
+ *   T id priv memlock hugetlb fill nfiles nsteps timeout
+ *                                           memlock is ffffffffffffffff for unlimited
+ *   F size hugetlb                          nfiles times; fd = FD_BASE + index
+ *   S nr proc snap a0 a1 a2 a3 a4 a5        nsteps times; nr ffffffffffffffff = touch(a0, a1)
+ *   Q                                       end of input
+ * Output:
+ *   K vmas pages lockable_pages             answer to C
+ *   R id step ret errno signal              ret as signed decimal
+ *   O id tag vmlck_kb outside_locked_kb     a snapshot; tag is the step index or "final"
+ *   V start end perms lo lf resident-bits   one line per arena mapping of the snapshot
+ *   Z id                                    end of snapshot
+ *   X id reason                             the child did not finish the trace
+ *   D id                                    trace done
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ARENA_BASE 0x100000000000UL
+#define ARENA_END (ARENA_BASE + 0x40000000UL)
+#define FILLER_BASE 0x200000000000UL
+#define FD_BASE 1000
+#define OUT_FD 900
+#define MAX_STEPS 4096
+#define MAX_FILES 16
+#define PAGE 4096UL
+#define TOUCH ((uint64_t)-1)
+
+struct step {
+	uint64_t nr, proc, snap, a[6];
+};
+
+static struct step steps[MAX_STEPS];
+static uint64_t file_size[MAX_FILES], file_huge[MAX_FILES];
+static char inbuf[1 << 16];
+static size_t in_len, in_pos;
+static char outbuf[1 << 16];
+static size_t out_len;
+static int out_fd = 1;
+static char readbuf[1 << 16];
+static char linebuf[8192];
+
+/* ---- output without stdio (no heap, no hidden mappings) ---- */
+
+static void flush_out(void)
+{
+	size_t off = 0;
+	while (off < out_len) {
+		ssize_t n = write(out_fd, outbuf + off, out_len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(3);
+		off += (size_t)n;
+	}
+	out_len = 0;
+}
+
+static void put(const char *s)
+{
+	size_t n = strlen(s);
+	if (out_len + n > sizeof(outbuf))
+		flush_out();
+	memcpy(outbuf + out_len, s, n);
+	out_len += n;
+}
+
+static void put_hex(uint64_t v)
+{
+	char tmp[20];
+	int i = 19;
+	tmp[i] = 0;
+	do {
+		tmp[--i] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	put(tmp + i);
+}
+
+static void put_dec(int64_t v)
+{
+	char tmp[24];
+	int i = 23;
+	uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+	tmp[i] = 0;
+	do {
+		tmp[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		tmp[--i] = '-';
+	put(tmp + i);
+}
+
+/* ---- input ---- */
+
+static int next_char(void)
+{
+	if (in_pos == in_len) {
+		ssize_t n;
+		do
+			n = read(0, inbuf, sizeof(inbuf));
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			return -1;
+		in_len = (size_t)n;
+		in_pos = 0;
+	}
+	return (unsigned char)inbuf[in_pos++];
+}
+
+/* Reads the next whitespace-separated token; returns its first char or -1. */
+static int token(char *buf, size_t size)
+{
+	int c;
+	size_t n = 0;
+	do
+		c = next_char();
+	while (c == ' ' || c == '\n' || c == '\t');
+	if (c < 0)
+		return -1;
+	while (c >= 0 && c != ' ' && c != '\n' && c != '\t') {
+		if (n + 1 < size)
+			buf[n++] = (char)c;
+		c = next_char();
+	}
+	buf[n] = 0;
+	return (unsigned char)buf[0];
+}
+
+static uint64_t parse_hex(const char *s)
+{
+	uint64_t v = 0;
+	for (; *s; s++) {
+		int d = (*s >= '0' && *s <= '9') ? *s - '0' : (*s >= 'a' && *s <= 'f') ? *s - 'a' + 10 : -1;
+		if (d < 0)
+			break;
+		v = v * 16 + (uint64_t)d;
+	}
+	return v;
+}
+
+static uint64_t hex_token(void)
+{
+	char buf[32];
+	if (token(buf, sizeof(buf)) < 0)
+		_exit(4);
+	return parse_hex(buf);
+}
+
+/* ---- touches ---- */
+
+static sigjmp_buf touch_env;
+static volatile sig_atomic_t touch_signal;
+
+static void on_fault(int sig)
+{
+	touch_signal = sig;
+	siglongjmp(touch_env, 1);
+}
+
+static int touch(uint64_t addr, uint64_t write_access)
+{
+	touch_signal = 0;
+	if (sigsetjmp(touch_env, 1) == 0) {
+		volatile char *p = (volatile char *)addr;
+		if (write_access)
+			*p = 0x5a;
+		else
+			(void)*p;
+	}
+	return touch_signal;
+}
+
+/* ---- observation ---- */
+
+/* Streams a /proc file line by line into linebuf; returns 0 at the end. */
+static int proc_fd = -1;
+static size_t rb_len, rb_pos;
+
+static int next_line(void)
+{
+	size_t n = 0;
+	for (;;) {
+		if (rb_pos == rb_len) {
+			ssize_t r = read(proc_fd, readbuf, sizeof(readbuf));
+			if (r <= 0) {
+				linebuf[n] = 0;
+				return n > 0;
+			}
+			rb_len = (size_t)r;
+			rb_pos = 0;
+		}
+		char c = readbuf[rb_pos++];
+		if (c == '\n') {
+			linebuf[n] = 0;
+			return 1;
+		}
+		if (n + 1 < sizeof(linebuf))
+			linebuf[n++] = c;
+	}
+}
+
+static int open_stream(const char *path)
+{
+	proc_fd = open(path, O_RDONLY | O_CLOEXEC);
+	rb_len = rb_pos = 0;
+	return proc_fd;
+}
+
+static void close_stream(void)
+{
+	close(proc_fd);
+	proc_fd = -1;
+}
+
+static uint64_t status_kb(const char *key)
+{
+	uint64_t kb = 0;
+	size_t klen = strlen(key);
+	if (open_stream("/proc/self/status") < 0)
+		return 0;
+	while (next_line()) {
+		if (strncmp(linebuf, key, klen) == 0) {
+			const char *p = linebuf + klen;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			while (*p >= '0' && *p <= '9')
+				kb = kb * 10 + (uint64_t)(*p++ - '0');
+		}
+	}
+	close_stream();
+	return kb;
+}
+
+static int has_flag(const char *flags, const char *want)
+{
+	size_t n = strlen(want);
+	const char *p = flags;
+	while ((p = strstr(p, want)) != NULL) {
+		if ((p == flags || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+struct vma_obs {
+	uint64_t start, end;
+	char perms[5];
+	int lo, lf;
+};
+
+#define MAX_ARENA_VMAS 2048
+static struct vma_obs arena_vmas[MAX_ARENA_VMAS];
+static uint64_t pm_buf[512];
+
+static void snapshot(uint64_t id, const char *tag)
+{
+	int n = 0, in_arena = 0, cur_lo = 0;
+	uint64_t outside_lo_kb = 0, cur_start = 0, cur_end = 0;
+
+	if (open_stream("/proc/self/smaps") < 0) {
+		put("X ");
+		put_hex(id);
+		put(" cannot read /proc/self/smaps\n");
+		return;
+	}
+	while (next_line()) {
+		char *dash = strchr(linebuf, '-');
+		char *space = strchr(linebuf, ' ');
+		if (dash && space && dash < space && linebuf[0] != 'V') {
+			/* a mapping header: start-end perms ... */
+			cur_start = parse_hex(linebuf);
+			cur_end = parse_hex(dash + 1);
+			in_arena = cur_start >= ARENA_BASE && cur_end <= ARENA_END;
+			if (in_arena && n < MAX_ARENA_VMAS) {
+				arena_vmas[n].start = cur_start;
+				arena_vmas[n].end = cur_end;
+				memcpy(arena_vmas[n].perms, space + 1, 4);
+				arena_vmas[n].perms[4] = 0;
+				arena_vmas[n].lo = arena_vmas[n].lf = 0;
+			}
+			cur_lo = 0;
+		} else if (strncmp(linebuf, "VmFlags:", 8) == 0) {
+			cur_lo = has_flag(linebuf + 8, "lo");
+			if (in_arena && n < MAX_ARENA_VMAS) {
+				arena_vmas[n].lo = cur_lo;
+				/* Before 6.2 VM_LOCKONFAULT printed as "??" (no mnemonic yet). */
+				arena_vmas[n].lf = has_flag(linebuf + 8, "lf") || has_flag(linebuf + 8, "??");
+				n++;
+			} else if (cur_lo) {
+				outside_lo_kb += (cur_end - cur_start) / 1024;
+			}
+		}
+	}
+	close_stream();
+
+	put("O ");
+	put_hex(id);
+	put(" ");
+	put(tag);
+	put(" ");
+	put_hex(status_kb("VmLck:"));
+	put(" ");
+	put_hex(outside_lo_kb);
+	put("\n");
+
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	for (int i = 0; i < n; i++) {
+		struct vma_obs *v = &arena_vmas[i];
+		put("V ");
+		put_hex(v->start);
+		put(" ");
+		put_hex(v->end);
+		put(" ");
+		put(v->perms);
+		put(v->lo ? " 1" : " 0");
+		put(v->lf ? " 1 " : " 0 ");
+		for (uint64_t a = v->start; a < v->end; a += 512 * PAGE) {
+			uint64_t count = (v->end - a) / PAGE;
+			if (count > 512)
+				count = 512;
+			ssize_t got = pm < 0 ? -1 : pread(pm, pm_buf, count * 8, (off_t)(a / PAGE * 8));
+			char bits[513];
+			for (uint64_t k = 0; k < count; k++)
+				bits[k] = (got == (ssize_t)(count * 8) && (pm_buf[k] >> 63)) ? '1' : '0';
+			bits[count] = 0;
+			put(bits);
+		}
+		put("\n");
+	}
+	if (pm >= 0)
+		close(pm);
+	put("Z ");
+	put_hex(id);
+	put("\n");
+}
+
+/* ---- the child ---- */
+
+static void grow_stack(void)
+{
+	/* Fault in stack the agent may need later, so the stack mapping does not grow mid-trace. */
+	volatile char pad[128 * 1024];
+	for (size_t i = 0; i < sizeof(pad); i += PAGE)
+		pad[i] = 0;
+}
+
+static void setup_common(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fault;
+	sa.sa_flags = SA_NODEFER;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+	grow_stack();
+	/* Keep only the output pipe, moved out of the way; fds 0-2 become invalid like in the model. */
+	dup2(out_fd, OUT_FD);
+	out_fd = OUT_FD;
+	close(0);
+	close(1);
+	close(2);
+}
+
+static int fill_mappings(uint64_t count)
+{
+	for (uint64_t i = 0; i < count; i++) {
+		void *want = (void *)(FILLER_BASE + 2 * i * PAGE);
+		void *got = mmap(want, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (got != want)
+			return -1;
+	}
+	return 0;
+}
+
+static void calibrate(void)
+{
+	uint64_t vmas = 0;
+	setup_common();
+	if (open_stream("/proc/self/maps") >= 0) {
+		while (next_line())
+			if (!strstr(linebuf, "[vsyscall]"))
+				vmas++;
+		close_stream();
+	}
+	uint64_t pages = status_kb("VmSize:") / 4;
+	mlockall(MCL_CURRENT);
+	uint64_t lockable = status_kb("VmLck:") / 4;
+	put("K ");
+	put_hex(vmas);
+	put(" ");
+	put_hex(pages);
+	put(" ");
+	put_hex(lockable);
+	put("\n");
+	flush_out();
+	_exit(0);
+}
+
+static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t fill, uint64_t nfiles,
+		      uint64_t nsteps, uint64_t timeout)
+{
+	setup_common();
+	struct rlimit rl = {memlock == UINT64_MAX ? RLIM_INFINITY : memlock,
+			    memlock == UINT64_MAX ? RLIM_INFINITY : memlock};
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0) {
+		put("X ");
+		put_hex(id);
+		put(" setrlimit failed\n");
+		flush_out();
+		_exit(1);
+	}
+	struct rlimit cpu = {timeout + 1, timeout + 1};
+	setrlimit(RLIMIT_CPU, &cpu);
+	/* The arena must be free: reserve it once to prove it, then give it back. */
+	void *arena = mmap((void *)ARENA_BASE, ARENA_END - ARENA_BASE, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (arena != (void *)ARENA_BASE) {
+		put("X ");
+		put_hex(id);
+		put(" arena is not free\n");
+		flush_out();
+		_exit(1);
+	}
+	munmap(arena, ARENA_END - ARENA_BASE);
+	for (uint64_t i = 0; i < nfiles; i++) {
+		unsigned int mflags = file_huge[i] ? MFD_HUGETLB : 0;
+		int fd = memfd_create("mmsem", mflags);
+		if (fd < 0 || ftruncate(fd, (off_t)file_size[i]) != 0 || dup2(fd, FD_BASE + (int)i) < 0) {
+			put("X ");
+			put_hex(id);
+			put(" cannot create file\n");
+			flush_out();
+			_exit(1);
+		}
+		close(fd);
+	}
+	if (fill && fill_mappings(fill) != 0) {
+		put("X ");
+		put_hex(id);
+		put(" cannot create filler mappings\n");
+		flush_out();
+		_exit(1);
+	}
+	if (!priv) {
+		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
+			put("X ");
+			put_hex(id);
+			put(" cannot drop privileges\n");
+			flush_out();
+			_exit(1);
+		}
+		/* setuid made the process non-dumpable, which hides /proc/self from it. */
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	}
+	alarm((unsigned int)timeout);
+	for (uint64_t s = 0; s < nsteps; s++) {
+		struct step *st = &steps[s];
+		int64_t ret = 0;
+		int err = 0, sig = 0;
+		if (st->nr == TOUCH) {
+			sig = touch(st->a[0], st->a[1]);
+		} else {
+			errno = 0;
+			ret = syscall((long)st->nr, st->a[0], st->a[1], st->a[2], st->a[3], st->a[4], st->a[5]);
+			if (ret == -1)
+				err = errno;
+		}
+		put("R ");
+		put_hex(id);
+		put(" ");
+		put_hex(s);
+		put(" ");
+		put_dec(ret);
+		put(" ");
+		put_hex((uint64_t)err);
+		put(" ");
+		put_hex((uint64_t)sig);
+		put("\n");
+		if (st->snap) {
+			char tag[20];
+			int i = 19;
+			uint64_t v = s;
+			tag[i] = 0;
+			do {
+				tag[--i] = "0123456789abcdef"[v & 15];
+				v >>= 4;
+			} while (v);
+			snapshot(id, tag + i);
+		}
+		flush_out();
+	}
+	snapshot(id, "final");
+	flush_out();
+	_exit(0);
+}
+
+static void report_status(uint64_t id, int status)
+{
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return;
+	put("X ");
+	put_hex(id);
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		put(sig == SIGALRM || sig == SIGXCPU ? " timeout" : " killed by signal ");
+		if (!(sig == SIGALRM || sig == SIGXCPU))
+			put_hex((uint64_t)sig);
+	} else {
+		put(" exited with status ");
+		put_hex((uint64_t)WEXITSTATUS(status));
+	}
+	put("\n");
+}
+
+int main(void)
+{
+	char kind[32];
+	signal(SIGPIPE, SIG_DFL);
+	while (token(kind, sizeof(kind)) >= 0) {
+		if (kind[0] == 'Q')
+			break;
+		if (kind[0] == 'C') {
+			pid_t pid = fork();
+			if (pid == 0)
+				calibrate();
+			int status;
+			waitpid(pid, &status, 0);
+			continue;
+		}
+		if (kind[0] != 'T')
+			_exit(5);
+		uint64_t id = hex_token(), priv = hex_token(), memlock = hex_token();
+		uint64_t hugetlb = hex_token(), fill = hex_token(), nfiles = hex_token();
+		uint64_t nsteps = hex_token(), timeout = hex_token();
+		(void)hugetlb; /* the pool is set by the Python side, which owns the sysctl */
+		if (nfiles > MAX_FILES || nsteps > MAX_STEPS)
+			_exit(6);
+		for (uint64_t i = 0; i < nfiles; i++) {
+			if (token(kind, sizeof(kind)) != 'F')
+				_exit(7);
+			file_size[i] = hex_token();
+			file_huge[i] = hex_token();
+		}
+		for (uint64_t s = 0; s < nsteps; s++) {
+			if (token(kind, sizeof(kind)) != 'S')
+				_exit(8);
+			steps[s].nr = hex_token();
+			steps[s].proc = hex_token();
+			steps[s].snap = hex_token();
+			for (int k = 0; k < 6; k++)
+				steps[s].a[k] = hex_token();
+		}
+		flush_out();
+		pid_t pid = fork();
+		if (pid == 0)
+			run_child(id, priv, memlock, fill, nfiles, nsteps, timeout);
+		int status = 0;
+		if (pid < 0) {
+			put("X ");
+			put_hex(id);
+			put(" fork failed\n");
+		} else {
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			report_status(id, status);
+		}
+		put("D ");
+		put_hex(id);
+		put("\n");
+		flush_out();
+	}
+	flush_out();
+	return 0;
+}

@@ -1,0 +1,305 @@
+"""Replay traces on the live kernel through the C agent (agent.c).
+
+The agent is compiled on first use into a per-user cache. Each batch of traces
+goes to one agent process; the agent forks a child per trace, so a crash, a hang
+or a stray signal in a trace is an outcome reported for that trace, never a crash
+of mmsem. Global knobs the replay needs (the huge page pool) are set only here, as
+root, and always restored, also on SIGINT and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import errno as errno_module
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmsem.semantics.engine import MAIN
+from mmsem.semantics.expr import MASK64, Namespace, compile_expr
+from mmsem.semantics.namespace import FUNCTIONS
+from mmsem.semantics.observe import Observation, PageObs
+from mmsem.semantics.program import Outcome
+from mmsem.semantics.runner import StepRecord, TraceResult
+from mmsem.semantics.state import Outside
+from mmsem.semantics.trace import PURE_FUNCTIONS, Trace
+from mmsem.spec import default_spec
+from mmsem.spec.model import Spec
+
+AGENT_SOURCE = Path(__file__).resolve().parent / "agent.c"
+TOUCH = MASK64
+PAGE = 4096
+MAX_MAP_COUNT = Path("/proc/sys/vm/max_map_count")
+NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
+
+
+class ReplayUnavailable(Exception):
+    """The live kernel cannot replay traces here (no compiler, not root...)."""
+
+
+# -- building the agent ------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mmsem"
+
+
+def build_agent() -> Path:
+    """Compile agent.c (once per source version) and return the binary's path."""
+    source = AGENT_SOURCE.read_bytes()
+    digest = hashlib.sha256(source).hexdigest()[:16]
+    target = cache_dir() / f"replay-agent-{digest}"
+    if target.exists():
+        return target
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        raise ReplayUnavailable("the kernel replay needs a C compiler (gcc) to build its agent")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        out = Path(tmp) / "agent"
+        base = [compiler, "-O2", "-Wall", "-Werror", "-o", str(out), str(AGENT_SOURCE)]
+        done = subprocess.run(base[:1] + ["-static"] + base[1:], capture_output=True, text=True)
+        if done.returncode != 0:  # no static libc: a dynamic agent works the same on this machine
+            done = subprocess.run(base, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ReplayUnavailable(f"building the replay agent failed: {done.stderr.strip().splitlines()[-1:]}")
+        os.replace(out, target)
+    return target
+
+
+# -- knobs -----------------------------------------------------------------------------------
+
+def read_int(path: Path) -> int:
+    return int(path.read_text().split()[0])
+
+
+@contextmanager
+def sysctl(path: Path, value: int):
+    """Set a /proc/sys knob for the duration, restoring it on exit, error or signal."""
+    old = read_int(path)
+    if old == value:
+        yield
+        return
+    restored = threading.Event()
+
+    def restore(*_):
+        if not restored.is_set():
+            path.write_text(f"{old}\n")
+            restored.set()
+
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+
+            def handler(signum, frame, previous=previous):
+                restore()
+                if callable(previous):
+                    previous(signum, frame)
+                else:
+                    raise KeyboardInterrupt
+            handlers[sig] = previous
+            signal.signal(sig, handler)
+    try:
+        path.write_text(f"{value}\n")
+        if read_int(path) != value:
+            raise ReplayUnavailable(f"could not set {path} to {value}")
+        yield
+    finally:
+        restore()
+        for sig, previous in handlers.items():
+            signal.signal(sig, previous)
+
+
+# -- encoding traces ---------------------------------------------------------------------------
+
+def step_arguments(spec: Spec, trace_step, entry) -> list[int]:
+    """The step's arguments in prototype order, with arena placement forced."""
+    args = dict(trace_step.args)
+    if entry.placement and not trace_step.fixed and trace_step.slot is not None:
+        env = dict(args, slot=trace_step.slot)
+        ns = Namespace(frozenset(env), spec.constants, frozenset(), {},
+                       {name: FUNCTIONS[name] for name in PURE_FUNCTIONS})
+        for name, source in entry.placement["force"].items():
+            args[name] = compile_expr(source, ns)(env, None) & MASK64
+    return [args[arg.name] & MASK64 for arg in entry.args]
+
+
+def encode(spec: Spec, trace: Trace, ident: int, fill: int, timeout: int, snap_all: bool) -> str:
+    config = trace.config
+    memlock = MASK64 if config.rlimit_memlock is None else config.rlimit_memlock
+    lines = [f"T {ident:x} {int(config.privileged):x} {memlock:x} {config.hugetlb_pages:x} {fill:x} "
+             f"{len(trace.files):x} {len(trace.steps):x} {timeout:x}"]
+    for size, hugetlb in trace.files.values():
+        lines.append(f"F {size:x} {int(hugetlb):x}")
+    for step in trace.steps:
+        entry = spec.syscalls[step.call]
+        if step.proc != MAIN:
+            raise ReplayUnavailable(f"{trace.path}: steps in other processes are not replayed yet")
+        args = step_arguments(spec, step, entry)
+        if entry.kind == "pseudo":
+            if step.call != "touch":
+                raise ReplayUnavailable(f"{trace.path}: pseudo-step {step.call} cannot be replayed")
+            nr = TOUCH
+        else:
+            nr = spec.constants[entry.number]
+        args = (args + [0] * 6)[:6]
+        snap = int(snap_all or step.expect_state is not None)
+        lines.append(f"S {nr:x} 0 {snap:x} " + " ".join(f"{a:x}" for a in args))
+    return "\n".join(lines) + "\n"
+
+
+# -- decoding results ---------------------------------------------------------------------------
+
+def errno_name(number: int, spec: Spec) -> str:
+    for name in spec.errnos:
+        if spec.constants.get(name) == number:
+            return name
+    return errno_module.errorcode.get(number, f"E{number}")
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"SIG{number}"
+
+
+def parse_snapshot(lines, start: int) -> tuple[Observation, int]:
+    """Parse from an 'O' line to its 'Z' line; returns the observation and the next index."""
+    header = lines[start].split()
+    vmlck_kb, outside_kb = int(header[3], 16), int(header[4], 16)
+    pages = {}
+    i = start + 1
+    while i < len(lines) and not lines[i].startswith("Z "):
+        parts = lines[i].split()
+        begin, perms = int(parts[1], 16), parts[3]
+        lo, lf = parts[4] == "1", parts[5] == "1"
+        bits = parts[6] if len(parts) > 6 else ""
+        prot, shared = perms[:3], perms[3] == "s"
+        for k, bit in enumerate(bits):
+            pages[begin + k * PAGE] = PageObs(True, prot, shared, lo, lf, bit == "1")
+        i += 1
+    return Observation(pages, (vmlck_kb - outside_kb) // 4), i + 1
+
+
+@dataclass
+class Calibration:
+    outside: Outside
+    max_map_count: int
+
+
+class LiveKernel:
+    """The running kernel as a backend for traces."""
+
+    def __init__(self, spec: Spec | None = None, timeout: int = 10):
+        if os.geteuid() != 0:
+            raise ReplayUnavailable("the kernel replay runs as root (it sets limits and drops privileges per trace)")
+        self.spec = spec or default_spec()
+        self.timeout = timeout
+        self.agent = build_agent()
+        self.release = os.uname().release
+        self._calibration: Calibration | None = None
+
+    @property
+    def name(self) -> str:
+        return f"kernel {self.release}"
+
+    def _talk(self, text: str, timeout: float) -> tuple[list[str], str | None]:
+        proc = subprocess.Popen([str(self.agent)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env={}, start_new_session=True)
+        try:
+            out, _ = proc.communicate(text.encode(), timeout=timeout)
+            problem = None if proc.returncode == 0 else f"agent exited with status {proc.returncode}"
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            problem = "agent timed out"
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        return out.decode(errors="replace").splitlines(), problem
+
+    def calibration(self) -> Calibration:
+        """The agent child's own mappings (count, pages, lockable pages), measured once."""
+        if self._calibration is None:
+            lines, problem = self._talk("C\nQ\n", 30)
+            answer = [line for line in lines if line.startswith("K ")]
+            if problem or not answer:
+                raise ReplayUnavailable(f"calibrating the replay agent failed: {problem or 'no answer'}")
+            vmas, pages, lockable = (int(x, 16) for x in answer[0].split()[1:4])
+            self._calibration = Calibration(Outside(vmas, pages, lockable), read_int(MAX_MAP_COUNT))
+        return self._calibration
+
+    def outside_for(self, trace: Trace) -> Outside:
+        """What the engine must assume about the process outside the arena for this trace."""
+        calibration = self.calibration()
+        fill = self.filler_count(trace)
+        base = calibration.outside
+        return Outside(base.vmas, base.pages + fill, base.lockable_pages + fill)
+
+    def filler_count(self, trace: Trace) -> int:
+        """Extra mappings that make the system's limit act as the trace's max_map_count."""
+        system_max = self.calibration().max_map_count
+        wanted = trace.config.max_map_count
+        if wanted > system_max:
+            raise ReplayUnavailable(f"{trace.path}: max_map_count {wanted} is above the system's {system_max}")
+        return system_max - wanted
+
+    def run(self, traces: list[Trace], snap_all: bool = False) -> list[TraceResult]:
+        """Replay traces in order; traces needing huge pages run with the pool set for them."""
+        results: list[TraceResult | None] = [None] * len(traces)
+        groups: dict[int, list[int]] = {}
+        for i, trace in enumerate(traces):
+            groups.setdefault(trace.config.hugetlb_pages, []).append(i)
+        for pool, indexes in sorted(groups.items()):
+            with sysctl(NR_HUGEPAGES, pool):
+                batch = self._run_batch([traces[i] for i in indexes], snap_all)
+            for i, result in zip(indexes, batch):
+                results[i] = result
+        return results
+
+    def _run_batch(self, traces: list[Trace], snap_all: bool) -> list[TraceResult]:
+        text = "".join(encode(self.spec, t, i, self.filler_count(t), self.timeout, snap_all)
+                       for i, t in enumerate(traces)) + "Q\n"
+        lines, problem = self._talk(text, self.timeout * len(traces) + 30)
+        results = [TraceResult(t, self.name) for t in traces]
+        done = set()
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            kind, rest = line[:1], line[2:].split()
+            if kind == "R":
+                ident, index, ret, err, sig = int(rest[0], 16), int(rest[1], 16), int(rest[2]), int(rest[3], 16), int(rest[4], 16)
+                step = traces[ident].steps[index]
+                if sig:
+                    outcome = Outcome(signal=signal_name(sig))
+                elif err:
+                    outcome = Outcome(errno=errno_name(err, self.spec))
+                else:
+                    outcome = Outcome(ret=ret)
+                results[ident].steps.append(StepRecord(step, outcome))
+            elif kind == "O":
+                ident, tag = int(rest[0], 16), rest[1]
+                obs, i = parse_snapshot(lines, i)
+                if tag == "final":
+                    results[ident].final = {MAIN: obs}
+                else:
+                    results[ident].steps[int(tag, 16)].state = obs
+                continue
+            elif kind == "X":
+                results[int(rest[0], 16)].failure = " ".join(rest[1:])
+            elif kind == "D":
+                done.add(int(rest[0], 16))
+            i += 1
+        for ident, result in enumerate(results):
+            if ident not in done and result.failure is None:
+                result.failure = problem or "the agent stopped before this trace"
+        return results

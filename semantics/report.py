@@ -1,0 +1,161 @@
+"""Render trace results: a readable table, or the JSON shape DESIGN.md fixes."""
+
+from __future__ import annotations
+
+from mmsem.semantics import layout
+from mmsem.semantics.engine import MAIN
+from mmsem.semantics.observe import PAGE_SIZE, Observation, runs
+from mmsem.semantics.runner import TraceResult, describe_outcome
+from mmsem.semantics.trace import Trace, TraceStep
+
+FIELDS = ("mapped", "prot", "shared", "locked", "onfault", "resident")
+
+
+def call_text(step: TraceStep) -> str:
+    """A step as it reads in the trace: mlock(addr=A+2p, len=4p)."""
+    parts = []
+    for name, value in step.written.items():
+        if isinstance(value, list):
+            value = "|".join(str(v) for v in value) if value else "0"
+        parts.append(f"{name}={value}")
+    return f"{step.call}({', '.join(parts)})"
+
+
+def reported_pages(trace: Trace, obs: Observation) -> list[int]:
+    """Mapped arena pages, plus the unmapped pages of every bound mapping."""
+    addrs = set(obs.pages)
+    for binding in trace.bindings.values():
+        if layout.in_arena(binding.addr):
+            count = min(binding.size, 512 * PAGE_SIZE) // PAGE_SIZE
+            addrs.update(binding.addr + i * PAGE_SIZE for i in range(count))
+    return sorted(addrs)
+
+
+def page_rows(trace: Trace, obs: Observation) -> list[tuple[str, object]]:
+    rows = []
+    for first, last, page in runs(obs, reported_pages(trace, obs)):
+        label = trace.label(first) if first == last else f"{trace.label(first)}..{trace.label(last)}"
+        rows.append((label, page))
+    return rows
+
+
+def _yes(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def state_table(trace: Trace, obs: Observation, indent: str = "  ") -> list[str]:
+    rows = page_rows(trace, obs)
+    if not rows:
+        return [f"{indent}(nothing mapped in the arena)"]
+    width = max(len("pages"), *(len(label) for label, _ in rows))
+    lines = [indent + "pages".ljust(width) + "  " + "  ".join(f.ljust(8) for f in FIELDS).rstrip()]
+    for label, page in rows:
+        cells = [_yes(page.get(f)).ljust(8) for f in FIELDS] if page.mapped else ["no".ljust(8)]
+        lines.append(indent + label.ljust(width) + "  " + "  ".join(cells).rstrip())
+    return lines
+
+
+def text(result: TraceResult, problems: list) -> str:
+    trace = result.trace
+    lines = [f"{trace.path}: {result.backend}"]
+    multi = any(r.step.proc != MAIN for r in result.steps)
+    for i, record in enumerate(result.steps, 1):
+        step = record.step
+        call = call_text(step)
+        if step.bind:
+            call += f" as {step.bind}"
+        proc = f"[{step.proc}] " if multi else ""
+        outcome = describe_outcome(record.outcome, trace)
+        extra = f"  (also allowed: {', '.join(str(a) for a in record.alternatives)})" if record.alternatives else ""
+        lines.append(f"{i:3}  {proc}{call} = {outcome}{extra}")
+    if result.failure:
+        lines.append(f"run stopped: {result.failure}")
+    for proc, obs in result.final.items():
+        lines.append(f"final state{'' if proc == MAIN and len(result.final) == 1 else ' of ' + proc}:"
+                     f" VmLck {obs.vmlck}p")
+        lines.extend(state_table(trace, obs))
+    if problems:
+        lines.append(f"{len(problems)} expectation(s) not met:")
+        lines.extend(str(p) for p in problems)
+    return "\n".join(lines)
+
+
+def page_dicts(trace: Trace, obs: Observation) -> list[dict]:
+    out = []
+    for addr in reported_pages(trace, obs):
+        page = obs.page(addr)
+        entry = {"page": trace.label(addr), "addr": hex(addr)}
+        entry.update({f: page.get(f) for f in FIELDS})
+        out.append(entry)
+    return out
+
+
+def as_json(result: TraceResult, problems: list) -> dict:
+    trace = result.trace
+    steps = []
+    for record in result.steps:
+        entry = {"call": record.step.call, "proc": record.step.proc}
+        entry.update(record.outcome.as_dict())
+        if record.alternatives:
+            entry["also_allowed"] = [a.as_dict() for a in record.alternatives]
+        steps.append(entry)
+    final = result.final.get(MAIN)
+    out = {
+        "trace": trace.path,
+        "backend": result.backend,
+        "steps": steps,
+        "final": {"pages": page_dicts(trace, final), "vmlck": final.vmlck} if final else None,
+        "mismatches": [{"path": p.origin.path, "line": p.origin.line, "column": p.origin.col,
+                        "message": p.message} for p in problems],
+    }
+    others = {name: {"pages": page_dicts(trace, obs), "vmlck": obs.vmlck}
+              for name, obs in result.final.items() if name != MAIN}
+    if others:
+        out["processes"] = others
+    if result.failure:
+        out["failure"] = result.failure
+    return out
+
+
+def comparison_text(engine: TraceResult, kernel: TraceResult, comparison, problems: list) -> str:
+    trace = engine.trace
+    lines = [f"{trace.path}: {engine.backend} vs {kernel.backend}"]
+    diverging = {d.step for d in comparison.divergences}
+    for i, record in enumerate(engine.steps):
+        k = kernel.steps[i].outcome if i < len(kernel.steps) else None
+        e_text = describe_outcome(record.outcome, trace)
+        k_text = describe_outcome(k, trace) if k is not None else "(not run)"
+        mark = "DIFFERS" if i in diverging else ("same" if k == record.outcome else "allowed")
+        if k is None:
+            mark = "-"
+        lines.append(f"{i + 1:3}  {call_text(record.step)}  engine: {e_text}  kernel: {k_text}  {mark}")
+    if comparison.divergences:
+        lines.append(f"{len(comparison.divergences)} divergence(s):")
+        for d in comparison.divergences:
+            where = "final state" if d.step is None else f"step {d.step + 1}"
+            detail = d.detail or f"engine {d.engine}, kernel {d.kernel}"
+            lines.append(f"  {where}: {d.kind}: {detail}")
+    else:
+        final = kernel.final.get(MAIN)
+        lines.append(f"engine and kernel agree on every step and on the final state (VmLck {final.vmlck}p)"
+                     if final else "engine and kernel agree")
+        if final:
+            lines.extend(state_table(trace, final))
+    for (step, outcome) in comparison.allowed:
+        lines.append(f"  step {step + 1}: the kernel chose {outcome}, allowed but not predicted; compared up to here")
+    if problems:
+        lines.append(f"{len(problems)} expectation(s) not met:")
+        lines.extend(str(p) for p in problems)
+    return "\n".join(lines)
+
+
+def comparison_json(engine: TraceResult, kernel: TraceResult, comparison, problems: list) -> dict:
+    return {
+        "trace": engine.trace.path,
+        "engine": as_json(engine, problems),
+        "kernel": as_json(kernel, []),
+        "agree": comparison.agree,
+        "divergences": [d.as_dict() for d in comparison.divergences],
+    }

@@ -1,0 +1,72 @@
+"""Semantic checks of a spec directory, beyond its JSON Schemas (``mmsem check-spec``).
+
+The loader already checks names across files (flags, constants, errnos, versions).
+Here every program is compiled: expressions must parse and name only known
+symbols, ``do:`` steps must name a registered primitive with exactly its
+parameters and declare every errno it can report, ``call:`` steps must name a
+procedure, and placement expressions must compile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmsem.semantics.expr import ExprError, Namespace, compile_expr
+from mmsem.semantics.namespace import FUNCTIONS
+from mmsem.semantics.primitives import PRIMITIVES
+from mmsem.semantics.program import Compiler
+from mmsem.semantics.trace import PURE_FUNCTIONS
+from mmsem.spec.loader import load_spec
+from mmsem.spec.model import Spec, Syscall
+from mmsem.spec.source import InputError
+
+
+def _undeclared_errnos(entry: Syscall) -> list[InputError]:
+    out = []
+    for step in entry.program:
+        prim = PRIMITIVES.get(step.id) if step.op == "do" else None
+        if prim is None:
+            continue
+        declared = {r.source_errno or r.errno for r in step.raises}
+        for errno in sorted(prim.errnos - declared):
+            o = step.origin
+            out.append(InputError(o.path, o.line, o.col,
+                                  f"{prim.name} can fail with {errno}, which this step's raises does not declare"))
+    return out
+
+
+def _placement_errors(spec: Spec, entry: Syscall) -> list[InputError]:
+    if not entry.placement:
+        return []
+    ns = Namespace(frozenset(a.name for a in entry.args) | {"slot"}, spec.constants, frozenset(), {},
+                   {name: FUNCTIONS[name] for name in PURE_FUNCTIONS})
+    out = []
+    sources = [("size", entry.placement["size"]), ("fixed", entry.placement["fixed"]),
+               ("addr", entry.placement["addr"])] + list(entry.placement["force"].items())
+    for key, source in sources:
+        try:
+            compile_expr(source, ns)
+        except ExprError as exc:
+            o = entry.origin
+            out.append(InputError(o.path, o.line, o.col, f"in placement {key}: {exc}"))
+    for name in entry.placement["force"]:
+        if entry.arg(name) is None:
+            o = entry.origin
+            out.append(InputError(o.path, o.line, o.col, f"placement forces unknown argument {name!r}"))
+    return out
+
+
+def check_spec(directory: str | Path | None = None) -> list[InputError]:
+    """Every defect of the spec directory, in file order."""
+    errors: list[InputError] = []
+    spec = load_spec(directory, errors)
+    compiler = Compiler(spec)
+    for entry in list(spec.syscalls.values()) + list(spec.procedures.values()):
+        try:
+            compiler.compile(entry)
+        except InputError as exc:
+            errors.append(exc)
+        errors.extend(_undeclared_errnos(entry))
+        errors.extend(_placement_errors(spec, entry))
+    unique = {str(e): e for e in errors}
+    return sorted(unique.values(), key=lambda e: (e.path, e.line, e.col, e.message))

@@ -1,0 +1,191 @@
+"""The state the engine transforms: system, processes, address spaces, mappings.
+
+Addresses are bytes; mapping boundaries are page aligned. Residency is per page
+of a process (the present bit that /proc/self/pagemap shows). The state is mutable
+for speed; :meth:`System.clone` copies it where a run needs a snapshot.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import itertools
+from dataclasses import dataclass, field
+
+from mmsem.spec import default_spec
+
+_C = default_spec().constants
+PAGE_SIZE = _C["PAGE_SIZE"]
+PAGE_SHIFT = _C["PAGE_SHIFT"]
+HPAGE_SIZE = _C["HPAGE_SIZE"]
+VM_READ, VM_WRITE, VM_EXEC = _C["VM_READ"], _C["VM_WRITE"], _C["VM_EXEC"]
+VM_SHARED, VM_MAYSHARE = _C["VM_SHARED"], _C["VM_MAYSHARE"]
+VM_LOCKED, VM_LOCKONFAULT, VM_LOCKED_MASK = _C["VM_LOCKED"], _C["VM_LOCKONFAULT"], _C["VM_LOCKED_MASK"]
+VM_SPECIAL, VM_HUGETLB, VM_DROPPABLE = _C["VM_SPECIAL"], _C["VM_HUGETLB"], _C["VM_DROPPABLE"]
+VM_IO, VM_PFNMAP, VM_DONTEXPAND = _C["VM_IO"], _C["VM_PFNMAP"], _C["VM_DONTEXPAND"]
+VM_ACCOUNT, VM_NORESERVE = _C["VM_ACCOUNT"], _C["VM_NORESERVE"]
+VM_ACCESS = VM_READ | VM_WRITE | VM_EXEC
+HPAGE_PAGES = HPAGE_SIZE // PAGE_SIZE
+
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class MemObject:
+    """What a shared or file mapping maps: a memfd, a shmem object or a hugetlb file."""
+
+    name: str
+    size: int  # bytes
+    hugetlb: bool = False
+    anonymous: bool = False  # made by mmap itself (shared anonymous or MAP_HUGETLB), freed with its last mapping
+    # hugetlb MAP_SHARED only: huge page indexes that hold a page / are reserved
+    huge_pages: set = field(default_factory=set)
+    resv: set = field(default_factory=set)
+
+    def pages(self) -> int:
+        unit = HPAGE_SIZE if self.hugetlb else PAGE_SIZE
+        return -(-self.size // unit) * (unit // PAGE_SIZE)
+
+
+@dataclass(eq=False)
+class Vma:
+    start: int
+    end: int
+    flags: int
+    obj: MemObject | None = None  # None for private anonymous memory
+    pgoff: int = 0  # page offset of `start` in obj (or start >> PAGE_SHIFT for anonymous)
+    anon: int | None = None  # identity of the anon_vma, once private pages exist
+    resv: set = field(default_factory=set)  # hugetlb MAP_PRIVATE: reserved huge page indexes
+
+    @property
+    def pages(self) -> int:
+        return (self.end - self.start) >> PAGE_SHIFT
+
+    def pgoff_at(self, addr: int) -> int:
+        return self.pgoff + ((addr - self.start) >> PAGE_SHIFT)
+
+    def copy_range(self, start: int, end: int) -> "Vma":
+        """The part [start, end) of this mapping, sharing its object and anon_vma."""
+        part = Vma(start, end, self.flags, self.obj, self.pgoff_at(start), self.anon)
+        if self.resv:
+            first = (part.pgoff * PAGE_SIZE) // HPAGE_SIZE
+            last = ((part.pgoff * PAGE_SIZE) + (end - start)) // HPAGE_SIZE
+            part.resv = {i for i in self.resv if first <= i < last}
+        return part
+
+
+@dataclass
+class Outside:
+    """The process's mappings outside the trace arena (program, libc, stack).
+
+    They matter to the kernel's limits: mlockall(MCL_CURRENT) tests the whole
+    address space against RLIMIT_MEMLOCK and locks these too, and every mapping
+    counts towards vm.max_map_count. The replay measures them; the engine uses
+    the measured figures.
+    """
+
+    vmas: int = 0
+    pages: int = 0
+    lockable_pages: int = 0
+    lock_flags: int = 0  # VM_LOCKED[|VM_LOCKONFAULT] after mlockall
+
+
+@dataclass
+class Mm:
+    vmas: list = field(default_factory=list)  # sorted, disjoint
+    resident: set = field(default_factory=set)  # page numbers with a present PTE
+    locked_vm: int = 0  # pages (VmLck), including the outside part
+    def_flags: int = 0
+    outside: Outside = field(default_factory=Outside)
+
+    # -- lookups -------------------------------------------------------------
+    def _starts(self) -> list[int]:
+        return [v.start for v in self.vmas]
+
+    def index_at(self, addr: int) -> int | None:
+        """Index of the mapping containing addr."""
+        i = bisect.bisect_right(self._starts(), addr) - 1
+        if i >= 0 and self.vmas[i].end > addr:
+            return i
+        return None
+
+    def find(self, addr: int) -> Vma | None:
+        i = self.index_at(addr)
+        return None if i is None else self.vmas[i]
+
+    def first_from(self, addr: int) -> int:
+        """Index of the first mapping that ends above addr."""
+        i = bisect.bisect_right(self._starts(), addr) - 1
+        if i >= 0 and self.vmas[i].end > addr:
+            return i
+        return i + 1
+
+    def intersecting(self, start: int, end: int) -> list[Vma]:
+        out = []
+        for i in range(self.first_from(start), len(self.vmas)):
+            vma = self.vmas[i]
+            if vma.start >= end:
+                break
+            out.append(vma)
+        return out
+
+    @property
+    def map_count(self) -> int:
+        return len(self.vmas) + self.outside.vmas
+
+    @property
+    def total_vm(self) -> int:
+        return sum(v.pages for v in self.vmas) + self.outside.pages
+
+    def insert(self, vma: Vma) -> int:
+        """Insert a mapping that overlaps none; return its index."""
+        i = bisect.bisect_right(self._starts(), vma.start)
+        self.vmas.insert(i, vma)
+        return i
+
+    def arena_locked_vm(self) -> int:
+        """locked_vm less the outside mappings' share: what the observation compares."""
+        outside = self.outside.lockable_pages if self.outside.lock_flags & VM_LOCKED else 0
+        return self.locked_vm - outside
+
+
+@dataclass
+class Process:
+    name: str
+    mm: Mm
+    privileged: bool = True  # root with CAP_IPC_LOCK and CAP_SYS_RAWIO
+    memlock_bytes: int | None = 8 << 20  # RLIMIT_MEMLOCK soft limit; None is unlimited
+
+
+@dataclass
+class HugePool:
+    total: int = 0
+    free: int = 0
+    reserved: int = 0
+
+    @property
+    def available(self) -> int:
+        """Free pages not promised to a reservation."""
+        return self.free - self.reserved
+
+
+@dataclass
+class System:
+    profile: object  # mmsem.spec.model.Profile
+    max_map_count: int = 65530
+    mmap_min_addr: int = 4096
+    fds: dict = field(default_factory=dict)  # fd number -> MemObject
+    pool: HugePool = field(default_factory=HugePool)
+    processes: dict = field(default_factory=dict)  # name -> Process
+    live_objects: list = field(default_factory=list)  # objects mmap created, until unmapped
+
+    @property
+    def traits(self) -> frozenset:
+        return self.profile.traits
+
+    def clone(self) -> "System":
+        return copy.deepcopy(self)
+
+
+def new_anon_id() -> int:
+    return next(_ids)

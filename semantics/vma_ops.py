@@ -1,0 +1,322 @@
+"""Operations on an address space, each mirroring the kernel function it names.
+
+These are the building blocks of the effect primitives: splitting and merging
+mappings (mm/vma.c), changing lock flags with their accounting (mm/mlock.c
+mlock_fixup), unmapping (mm/vma.c vms_gather_munmap_vmas), and faulting pages in
+(mm/gup.c populate_vma_page_range, mm/memory.c). Functions return an errno name on
+failure and None on success; state changes made before a failure are kept, as in
+the kernel.
+"""
+
+from __future__ import annotations
+
+from mmsem.semantics.state import (
+    HPAGE_PAGES,
+    HPAGE_SIZE,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    VM_ACCESS,
+    VM_DROPPABLE,
+    VM_HUGETLB,
+    VM_LOCKED,
+    VM_LOCKONFAULT,
+    VM_SHARED,
+    VM_SPECIAL,
+    VM_WRITE,
+    MemObject,
+    Mm,
+    System,
+    Vma,
+    new_anon_id,
+)
+
+
+# -- merging and splitting (mm/vma.c) ----------------------------------------------
+
+def anon_compatible(a: int | None, b: int | None) -> bool:
+    """is_mergeable_anon_vma: one side has no anon_vma yet, or both share it."""
+    return a is None or b is None or a == b
+
+
+def can_merge(left: Vma, right_flags: int, right_obj, right_pgoff: int, right_anon, right_start: int) -> bool:
+    """Can `left` absorb a range starting at right_start with these properties?"""
+    return (
+        left.end == right_start
+        and left.flags == right_flags
+        and not right_flags & VM_SPECIAL
+        and left.obj is right_obj
+        and left.pgoff + left.pages == right_pgoff
+        and anon_compatible(left.anon, right_anon)
+    )
+
+
+def merge_new(mm: Mm, i: int) -> int:
+    """vma_merge_new_range: merge a freshly inserted mapping with its neighbours."""
+    vma = mm.vmas[i]
+    if vma.flags & VM_SPECIAL:
+        return i
+    if i + 1 < len(mm.vmas):
+        nxt = mm.vmas[i + 1]
+        if can_merge(vma, nxt.flags, nxt.obj, nxt.pgoff, nxt.anon, nxt.start):
+            vma.end = nxt.end
+            vma.anon = vma.anon or nxt.anon
+            del mm.vmas[i + 1]
+    if i > 0:
+        prev = mm.vmas[i - 1]
+        if can_merge(prev, vma.flags, vma.obj, vma.pgoff, vma.anon, vma.start):
+            prev.end = vma.end
+            prev.anon = prev.anon or vma.anon
+            del mm.vmas[i]
+            i -= 1
+    return i
+
+
+def modify_flags(system: System, mm: Mm, i: int, start: int, end: int, newflags: int) -> tuple[str | None, int]:
+    """vma_modify_flags: give [start, end) of mapping i new flags.
+
+    Tries first to merge the range into a neighbour (no new mapping needed), then
+    splits; each split fails with ENOMEM once the process has max_map_count
+    mappings, and a first split that succeeded stays. Returns (errno, index of the
+    mapping that now covers the range).
+    """
+    vma = mm.vmas[i]
+    left_side, right_side = start == vma.start, end == vma.end
+    prev = mm.vmas[i - 1] if i > 0 else None
+    nxt = mm.vmas[i + 1] if i + 1 < len(mm.vmas) else None
+    pgoff = vma.pgoff_at(start)
+    merge_left = bool(left_side and prev and not newflags & VM_SPECIAL
+                      and can_merge(prev, newflags, vma.obj, pgoff, vma.anon, start))
+    merge_right = bool(right_side and nxt and not newflags & VM_SPECIAL
+                       and nxt.start == end and nxt.flags == newflags and nxt.obj is vma.obj
+                       and vma.pgoff_at(end) == nxt.pgoff and anon_compatible(vma.anon, nxt.anon))
+    if merge_left and merge_right:
+        prev.end = nxt.end
+        prev.anon = prev.anon or vma.anon or nxt.anon
+        del mm.vmas[i:i + 2]
+        return None, i - 1
+    if merge_left:
+        prev.end = end
+        prev.anon = prev.anon or vma.anon
+        if right_side:
+            del mm.vmas[i]
+        else:
+            vma.pgoff = vma.pgoff_at(end)
+            vma.start = end
+        return None, i - 1
+    if merge_right:
+        nxt.start = start
+        nxt.pgoff = pgoff
+        nxt.anon = nxt.anon or vma.anon
+        if left_side:
+            del mm.vmas[i]
+            return None, i
+        vma.end = start
+        return None, i + 1
+    if start > vma.start:
+        if mm.map_count >= system.max_map_count:
+            return "ENOMEM", i
+        mm.vmas.insert(i + 1, vma.copy_range(start, vma.end))
+        vma.end = start
+        i += 1
+        vma = mm.vmas[i]
+    if end < vma.end:
+        if mm.map_count >= system.max_map_count:
+            return "ENOMEM", i
+        mm.vmas.insert(i + 1, vma.copy_range(end, vma.end))
+        vma.end = end
+    vma.flags = newflags
+    return None, i
+
+
+# -- locking (mm/mlock.c) -----------------------------------------------------------
+
+def lock_charge(old: int, new: int, pages: int, traits) -> int:
+    """Change of locked_vm when a range goes from lock flags `old` to `new`."""
+    if not new & VM_LOCKED:
+        return -pages if old & VM_LOCKED else 0
+    if old & VM_LOCKED and "relock_not_recharged" in traits:
+        return 0
+    return pages
+
+
+def lock_skipped(flags: int, traits) -> bool:
+    """mlock_fixup leaves special, hugetlb (and, since 6.11, droppable) mappings alone."""
+    if flags & (VM_SPECIAL | VM_HUGETLB):
+        return True
+    return bool(flags & VM_DROPPABLE) and "mlock_skips_droppable" in traits
+
+
+def mlock_fixup(system: System, mm: Mm, i: int, start: int, end: int, newflags: int) -> tuple[str | None, int]:
+    """Set the lock flags of [start, end) within mapping i, with accounting."""
+    old = mm.vmas[i].flags
+    if newflags == old or lock_skipped(old, system.traits):
+        return None, i
+    err, j = modify_flags(system, mm, i, start, end, newflags)
+    if err:
+        return err, j
+    mm.locked_vm += lock_charge(old, newflags, (end - start) >> PAGE_SHIFT, system.traits)
+    return None, j
+
+
+def lock_outside(system: System, mm: Mm, lock_flags: int) -> None:
+    """mlockall's effect on the process's mappings outside the arena."""
+    outside = mm.outside
+    if outside.lockable_pages == 0 or outside.lock_flags == lock_flags:
+        return
+    mm.locked_vm += lock_charge(outside.lock_flags, lock_flags, outside.lockable_pages, system.traits)
+    outside.lock_flags = lock_flags
+
+
+def locked_pages_in(mm: Mm, start: int, end: int) -> int:
+    """count_mm_mlocked_page_nr: pages of [start, end) inside VM_LOCKED mappings."""
+    count = 0
+    for vma in mm.intersecting(start, end):
+        if vma.flags & VM_LOCKED:
+            count += (min(end, vma.end) - max(start, vma.start)) >> PAGE_SHIFT
+    return count
+
+
+# -- unmapping (mm/vma.c) -----------------------------------------------------------
+
+def unmap_check(system: System, mm: Mm, start: int, end: int) -> str | None:
+    """The failures vms_gather_munmap_vmas can report before anything changes."""
+    vmas = mm.intersecting(start, end)
+    if not vmas:
+        return None
+    first, last = vmas[0], vmas[-1]
+    if start > first.start and end < first.end and mm.map_count >= system.max_map_count:
+        return "ENOMEM"
+    if first.flags & VM_HUGETLB and start > first.start and start % HPAGE_SIZE:
+        return "EINVAL"
+    if last.flags & VM_HUGETLB and end < last.end and end % HPAGE_SIZE:
+        return "EINVAL"
+    return None
+
+
+def unmap(system: System, mm: Mm, start: int, end: int) -> None:
+    """Remove [start, end): release locked pages, page tables and huge pages."""
+    i = mm.first_from(start)
+    while i < len(mm.vmas) and mm.vmas[i].start < end:
+        vma = mm.vmas[i]
+        cut_start, cut_end = max(start, vma.start), min(end, vma.end)
+        if vma.flags & VM_LOCKED:
+            mm.locked_vm -= (cut_end - cut_start) >> PAGE_SHIFT
+        release_pages(system, mm, vma, cut_start, cut_end)
+        pieces = []
+        if vma.start < cut_start:
+            pieces.append(vma.copy_range(vma.start, cut_start))
+        if cut_end < vma.end:
+            pieces.append(vma.copy_range(cut_end, vma.end))
+        mm.vmas[i:i + 1] = pieces
+        i += len(pieces)
+    release_unused_objects(system)
+
+
+def release_pages(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
+    """Zap the page tables of [start, end) of vma; give private huge pages back."""
+    first, last = start >> PAGE_SHIFT, end >> PAGE_SHIFT
+    if vma.flags & VM_HUGETLB and not vma.flags & VM_SHARED:
+        pool = system.pool
+        for index in huge_indexes(vma, start, end):
+            base = vma.start + (index - vma.pgoff // HPAGE_PAGES) * HPAGE_SIZE
+            if (base >> PAGE_SHIFT) in mm.resident:
+                pool.free += 1
+            if index in vma.resv:
+                vma.resv.discard(index)
+                pool.reserved -= 1
+    mm.resident.difference_update(range(first, last))
+
+
+def release_unused_objects(system: System) -> None:
+    """Shared hugetlb objects that nothing maps any more give their pages back."""
+    in_use = {id(v.obj) for p in system.processes.values() for v in p.mm.vmas if v.obj is not None}
+    for obj in list(system.live_objects):
+        if id(obj) in in_use:
+            continue
+        system.live_objects.remove(obj)
+        if obj.hugetlb and obj.anonymous:
+            system.pool.free += len(obj.huge_pages)
+            system.pool.reserved -= len(obj.resv)
+            obj.huge_pages.clear()
+            obj.resv.clear()
+
+
+def huge_indexes(vma: Vma, start: int, end: int) -> range:
+    """Huge page indexes (in the mapped object) that [start, end) touches."""
+    base = vma.pgoff // HPAGE_PAGES
+    first = base + (start - vma.start) // HPAGE_SIZE
+    last = base + (end - vma.start + HPAGE_SIZE - 1) // HPAGE_SIZE
+    return range(first, last)
+
+
+# -- faulting pages in (mm/memory.c, mm/gup.c, mm/hugetlb.c) ------------------------
+
+def beyond_eof(vma: Vma, addr: int) -> bool:
+    obj = vma.obj
+    return obj is not None and vma.pgoff_at(addr) >= obj.pages()
+
+
+def huge_page_available(system: System, mm: Mm, vma: Vma, addr: int) -> bool:
+    """Can a fault at addr get a huge page (resident, reserved, or free in the pool)?"""
+    if (addr >> PAGE_SHIFT) in mm.resident:
+        return True
+    index = huge_indexes(vma, addr, addr + 1)[0]
+    if vma.flags & VM_SHARED:
+        obj = vma.obj
+        return index in obj.huge_pages or index in obj.resv or system.pool.available > 0
+    return index in vma.resv or system.pool.available > 0
+
+
+def fault_page(system: System, mm: Mm, vma: Vma, addr: int, write: bool) -> None:
+    """Make the page at addr present, as a successful fault does."""
+    page = addr >> PAGE_SHIFT
+    if vma.flags & VM_HUGETLB:
+        if page in mm.resident:
+            return
+        index = huge_indexes(vma, addr, addr + 1)[0]
+        pool = system.pool
+        if vma.flags & VM_SHARED:
+            obj = vma.obj
+            if index not in obj.huge_pages:
+                obj.huge_pages.add(index)
+                if index in obj.resv:
+                    obj.resv.discard(index)
+                    pool.reserved -= 1
+                pool.free -= 1
+        else:
+            if index in vma.resv:
+                vma.resv.discard(index)
+                pool.reserved -= 1
+            pool.free -= 1
+        base = (addr & ~(HPAGE_SIZE - 1)) >> PAGE_SHIFT
+        mm.resident.update(range(base, base + HPAGE_PAGES))
+        return
+    if write and not vma.flags & VM_SHARED and vma.anon is None:
+        vma.anon = new_anon_id()  # the first private page gives the mapping an anon_vma
+    mm.resident.add(page)
+
+
+def populate_vma(system: System, mm: Mm, vma: Vma, start: int, end: int) -> str | None:
+    """populate_vma_page_range: fault [start, end) of one mapping in."""
+    if vma.flags & VM_LOCKONFAULT:
+        return None
+    if not vma.flags & VM_ACCESS:
+        return "EFAULT"  # PROT_NONE: never faulted in
+    write = (vma.flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
+    step = HPAGE_SIZE if vma.flags & VM_HUGETLB else PAGE_SIZE
+    addr = start & ~(step - 1)
+    while addr < end:
+        if beyond_eof(vma, addr):
+            return "EFAULT"
+        if vma.flags & VM_HUGETLB and not huge_page_available(system, mm, vma, addr):
+            return "EFAULT"
+        fault_page(system, mm, vma, addr, write)
+        addr += step
+    return None
+
+
+def new_object(system: System, name: str, size: int, hugetlb: bool) -> MemObject:
+    obj = MemObject(name, size, hugetlb, anonymous=True)
+    system.live_objects.append(obj)
+    return obj
+

@@ -1,0 +1,210 @@
+"""The loaded specification as plain, immutable records.
+
+Each record keeps ``origin`` (file, line, col) so that check-spec, the linter and
+the documentation can point back at the YAML it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Origin:
+    path: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """'4.4' -> (4, 4); '2.5.37' -> (2, 5, 37)."""
+    return tuple(int(part) for part in str(text).split("."))
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str
+    value: int
+    brief: str
+    text: str = ""
+    since: tuple[int, ...] | None = None
+    since_cite: str = ""
+    before_since: str = "einval"
+    field: str | None = None
+    cite: str = ""
+    undocumented: bool = False
+    origin: Origin | None = None
+
+    @property
+    def since_text(self) -> str | None:
+        return ".".join(map(str, self.since)) if self.since else None
+
+
+@dataclass(frozen=True)
+class FlagSet:
+    name: str
+    summary: str
+    flags: tuple[Flag, ...]
+    fields: dict[str, int] = field(default_factory=dict)  # field name -> mask
+    origin: Origin | None = None
+
+    def get(self, name: str) -> Flag | None:
+        for flag in self.flags:
+            if flag.name == name:
+                return flag
+        return None
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: str
+    ctype: str = ""
+    flagset: str | None = None
+    width: int = 64
+    default: Any = None
+    has_default: bool = False
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Raise:
+    errno: str
+    text: str
+    source_errno: str | None = None  # the primitive's errno when the syscall maps it
+    cite: str = ""
+    nondeterministic: str = ""
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One item of a program: check, let, do, call or return."""
+
+    op: str
+    origin: Origin
+    pointer: tuple
+    id: str = ""  # check id, primitive name or procedure name
+    errno: str | None = None
+    signal: str | None = None
+    when: Any = None  # expression source (str/int/bool) or None
+    text: str = ""
+    cite: str = ""
+    bindings: tuple[tuple[str, Any], ...] = ()  # let: (name, expr) in order
+    args: tuple[tuple[str, Any], ...] = ()  # do/call
+    raises: tuple[Raise, ...] = ()
+    value: Any = None  # return expression
+
+
+@dataclass(frozen=True)
+class Source:
+    file: str
+    function: str = ""
+    commit: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Syscall:
+    """A system call, a pseudo-step (touch) or a shared procedure."""
+
+    name: str
+    kind: str
+    summary: str
+    program: tuple[Step, ...]
+    origin: Origin
+    args: tuple[Arg, ...] = ()
+    params: tuple[str, ...] = ()
+    page: str | None = None
+    number: str | None = None
+    header: str = ""
+    prototype: str = ""
+    since: tuple[int, ...] | None = None
+    description: str = ""
+    returns: str = ""
+    notes: tuple[str, ...] = ()
+    see_also: tuple[str, ...] = ()
+    sources: tuple[Source, ...] = ()
+    examples: tuple[str, ...] = ()
+    #: For calls that create a mapping: expressions for size, fixed, addr, and the
+    #: argument overrides (force) that place it at a given slot on the live kernel.
+    placement: dict | None = None
+
+    def arg(self, name: str) -> Arg | None:
+        for arg in self.args:
+            if arg.name == name:
+                return arg
+        return None
+
+
+@dataclass(frozen=True)
+class Trait:
+    name: str
+    text: str
+    since: tuple[int, ...] | None = None
+    until: tuple[int, ...] | None = None
+    mmu: bool | None = None
+    commit: str = ""
+    cite: str = ""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A kernel version with the traits it has, selected once per run."""
+
+    name: str
+    version: tuple[int, ...]
+    mmu: bool
+    traits: frozenset[str]
+    text: str = ""
+
+    @property
+    def version_text(self) -> str:
+        return ".".join(map(str, self.version))
+
+
+@dataclass(frozen=True)
+class Spec:
+    directory: str
+    syscalls: dict[str, Syscall]  # syscalls and pseudo-steps, by name
+    procedures: dict[str, Syscall]
+    flagsets: dict[str, FlagSet]
+    constants: dict[str, int]
+    constant_sources: dict[str, str]  # declared constants: name -> source
+    errnos: dict[str, str]
+    signals: dict[str, str]
+    profiles: dict[str, Profile]
+    traits: dict[str, Trait]
+    origins: dict[str, Origin] = field(default_factory=dict)  # "constant:NAME" etc.
+
+    def profile(self, name: str) -> Profile:
+        """A named profile, or one built for any 'X.Y' / 'nommu-X.Y' version."""
+        if name in self.profiles:
+            return self.profiles[name]
+        mmu = not name.startswith("nommu-")
+        version = parse_version(name.removeprefix("nommu-"))[:2]
+        return make_profile(name, version, mmu, self.traits.values())
+
+    def flag(self, name: str) -> tuple[FlagSet, Flag] | None:
+        for flagset in self.flagsets.values():
+            found = flagset.get(name)
+            if found:
+                return flagset, found
+        return None
+
+
+def make_profile(name: str, version: tuple[int, ...], mmu: bool, traits, text: str = "") -> Profile:
+    have = set()
+    for trait in traits:
+        if trait.since and version < trait.since:
+            continue
+        if trait.until and version >= trait.until:
+            continue
+        if trait.mmu is not None and trait.mmu != mmu:
+            continue
+        have.add(trait.name)
+    return Profile(name, tuple(version), mmu, frozenset(have), text)
