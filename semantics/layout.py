@@ -23,7 +23,7 @@ FD_BASE = 1000
 #: The replay helper's own mappings, as measured by `mmsem run --kernel` on the
 #: development machine; the kernel backend measures them afresh and passes the
 #: figures to the engine, so these only serve engine-only runs.
-DEFAULT_OUTSIDE = Outside(vmas=12, pages=312, lockable_pages=290)
+DEFAULT_OUTSIDE = Outside(vmas=11, pages=394, lockable_pages=386)
 
 
 def slots_for(length: int) -> int:

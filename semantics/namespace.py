@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from mmsem.semantics import vma_ops
 from mmsem.semantics.expr import MASK64, Function
-from mmsem.semantics.state import HPAGE_SIZE, PAGE_SHIFT, PAGE_SIZE, VM_EXEC, VM_READ, VM_WRITE
+from mmsem.semantics.state import HPAGE_SIZE, PAGE_SHIFT, PAGE_SIZE, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_WRITE
 
 #: RLIMIT_MEMLOCK = RLIM_INFINITY, in pages (rlim_cur >> PAGE_SHIFT).
 UNLIMITED_PAGES = MASK64 >> PAGE_SHIFT
+#: RLIMIT_STACK of every traced process (the kernel's default; the replay sets it).
+STACK_LIMIT = 8 << 20
+#: stack_guard_gap: 256 pages by default (mm/mmap.c).
+STACK_GUARD_GAP = 256 * PAGE_SIZE
 
 STATE: dict = {}
 FUNCTIONS: dict = {}
@@ -94,6 +98,12 @@ def cap_sys_rawio(ctx):
 def can_do_mlock(ctx):
     """mm/mlock.c:can_do_mlock: a non-zero RLIMIT_MEMLOCK, or CAP_IPC_LOCK."""
     return ctx.proc.memlock_bytes != 0 or ctx.proc.privileged
+
+
+@state_value
+def stack_limit(ctx):
+    """RLIMIT_STACK soft limit in bytes (the replay sets it to 8 MiB)."""
+    return STACK_LIMIT
 
 
 @state_value
@@ -224,6 +234,51 @@ def file_is_hugetlb(ctx, fd):
     """fd refers to a file on hugetlbfs."""
     obj = ctx.system.fds.get(fd)
     return bool(obj and obj.hugetlb)
+
+
+def _stack_above(ctx, addr):
+    """The mapping find_vma(addr) returns when addr is below it, if it grows down."""
+    mm = ctx.mm
+    i = mm.first_from(addr)
+    if i < len(mm.vmas) and mm.vmas[i].start > addr and mm.vmas[i].flags & VM_GROWSDOWN:
+        return i
+    return None
+
+
+@function()
+def growsdown_above(ctx, addr):
+    """addr is unmapped and the first mapping above it grows down (MAP_GROWSDOWN)."""
+    return _stack_above(ctx, addr) is not None
+
+
+@function()
+def stack_gap_ok(ctx, addr):
+    """expand_downwards's guard gap test: no accessible non-growsdown mapping ends within it."""
+    i = _stack_above(ctx, addr)
+    if not i:
+        return True
+    prev = ctx.mm.vmas[i - 1]
+    if prev.flags & VM_GROWSDOWN or not prev.flags & (VM_READ | VM_WRITE | VM_EXEC):
+        return True
+    return (addr & ~(PAGE_SIZE - 1)) - prev.end >= STACK_GUARD_GAP
+
+
+@function()
+def stack_size_after(ctx, addr):
+    """Size in bytes of the growsdown mapping above addr once grown down to addr's page."""
+    return ctx.mm.vmas[_stack_above(ctx, addr)].end - (addr & ~(PAGE_SIZE - 1))
+
+
+@function()
+def stack_growth(ctx, addr):
+    """Bytes the growsdown mapping above addr grows by to reach addr's page."""
+    return ctx.mm.vmas[_stack_above(ctx, addr)].start - (addr & ~(PAGE_SIZE - 1))
+
+
+@function()
+def stack_flags(ctx, addr):
+    """VM_ flags of the growsdown mapping above addr."""
+    return ctx.mm.vmas[_stack_above(ctx, addr)].flags
 
 
 @function()

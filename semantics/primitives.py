@@ -16,6 +16,7 @@ from mmsem.semantics import vma_ops
 from mmsem.semantics.state import (
     HPAGE_SIZE,
     PAGE_SHIFT,
+    PAGE_SIZE,
     VM_ACCOUNT,
     VM_DONTEXPAND,
     VM_DROPPABLE,
@@ -170,7 +171,7 @@ def unmap_range(ctx, start, end):
     return None
 
 
-@primitive("ENOMEM")
+@primitive("ENOMEM", "EINVAL")
 def map_region(ctx, start, len, vm_flags, fd, pgoff):
     """Create a mapping of [start, start+len) with vm_flags (mmap_region, __mmap_complete).
 
@@ -202,7 +203,7 @@ def map_region(ctx, start, len, vm_flags, fd, pgoff):
         flags |= VM_DONTEXPAND
     elif (flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE:
         flags |= VM_ACCOUNT
-    vma = Vma(start, end, flags, obj, pgoff if obj is not None else start >> PAGE_SHIFT)
+    vma = Vma(start, end, flags, obj, pgoff)
     if reserve:
         indexes = vma_ops.huge_indexes(vma, start, end)
         target = obj.resv if flags & VM_SHARED else vma.resv
@@ -216,6 +217,24 @@ def map_region(ctx, start, len, vm_flags, fd, pgoff):
             mm.vmas[i].flags &= ~VM_LOCKED_MASK
         else:
             mm.locked_vm += len >> PAGE_SHIFT
+    return None
+
+
+@primitive()
+def expand_stack(ctx, addr):
+    """Grow the MAP_GROWSDOWN mapping above addr down to addr's page (expand_downwards).
+
+    The limits were checked by the caller. A locked mapping charges its growth
+    to locked_vm; only the page that is then accessed gets faulted in.
+    """
+    mm = ctx.mm
+    vma = mm.vmas[mm.first_from(addr)]
+    new_start = addr & ~(PAGE_SIZE - 1)
+    grow = (vma.start - new_start) >> PAGE_SHIFT
+    vma.pgoff -= grow
+    vma.start = new_start
+    if vma.flags & VM_LOCKED:
+        mm.locked_vm += grow
     return None
 
 

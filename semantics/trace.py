@@ -272,8 +272,8 @@ class _Loader:
         if "as" in item:
             if not entry.placement:
                 raise self.error(pointer + ("as",), f"as: binds the address of a new mapping; {call} creates none")
-            if addr is None:
-                raise self.error(pointer + (call,), "the mapping does not fit in the trace arena")
+            if addr is None:  # too large for the arena: the call is bound to fail, or the engine says so
+                addr = layout.ARENA_BASE + self.next_slot * layout.SLOT_SIZE
             step.bind = item["as"]
             self.names[step.bind] = addr
             self.bindings[step.bind] = Binding(step.bind, addr, size)

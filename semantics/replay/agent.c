@@ -12,14 +12,18 @@
  * Input, one record per line, numbers in hexadecimal:
  *   C                                       calibrate: report the child's own mappings
  *   T id priv memlock hugetlb fill nfiles nsteps timeout
- *                                           memlock is ffffffffffffffff for unlimited
+ *                                           memlock is ffffffffffffffff for unlimited;
+ *                                           fill is how many filler mappings the process
+ *                                           has (traces come sorted by it: the agent adds
+ *                                           them to itself once, children inherit them)
  *   F size hugetlb                          nfiles times; fd = FD_BASE + index
  *   S nr proc snap a0 a1 a2 a3 a4 a5        nsteps times; nr ffffffffffffffff = touch(a0, a1)
  *   Q                                       end of input
  * Output:
  *   K vmas pages lockable_pages             answer to C
  *   R id step ret errno signal              ret as signed decimal
- *   O id tag vmlck_kb outside_locked_kb     a snapshot; tag is the step index or "final"
+ *   O id tag vmlck_kb own_locked_kb         a snapshot; tag is the step index or "final";
+ *                                           own_locked_kb: what the agent's own mappings lock
  *   V start end perms lo lf resident-bits   one line per arena mapping of the snapshot
  *   Z id                                    end of snapshot
  *   X id reason                             the child did not finish the trace
@@ -48,6 +52,7 @@
 #define MAX_STEPS 4096
 #define MAX_FILES 16
 #define PAGE 4096UL
+#define STACK_LIMIT (8UL << 20)
 #define TOUCH ((uint64_t)-1)
 
 struct step {
@@ -63,6 +68,7 @@ static size_t out_len;
 static int out_fd = 1;
 static char readbuf[1 << 16];
 static char linebuf[8192];
+static uint64_t filled; /* filler mappings the agent has made */
 
 /* ---- output without stdio (no heap, no hidden mappings) ---- */
 
@@ -275,6 +281,46 @@ struct vma_obs {
 	int lo, lf;
 };
 
+/*
+ * The agent's own mappings (program, stack, vdso, fillers), recorded before a trace
+ * runs: VmLck is reported less what these account for, so that it counts exactly
+ * what the trace locked, wherever the trace mapped it.
+ */
+#define MAX_OWN 256
+static uint64_t own_start[MAX_OWN], own_end[MAX_OWN];
+static int own_count;
+
+static void record_own_mappings(void)
+{
+	own_count = 0;
+	if (filled) {
+		own_start[own_count] = FILLER_BASE;
+		own_end[own_count++] = FILLER_BASE + 2 * filled * PAGE;
+	}
+	if (open_stream("/proc/self/maps") < 0)
+		return;
+	while (next_line() && own_count < MAX_OWN) {
+		uint64_t start = parse_hex(linebuf), end = parse_hex(strchr(linebuf, '-') + 1);
+		if (start >= FILLER_BASE && end <= FILLER_BASE + 2 * filled * PAGE)
+			continue;
+		if (own_count && own_end[own_count - 1] == start)
+			own_end[own_count - 1] = end; /* keep the union: mappings may merge later */
+		else {
+			own_start[own_count] = start;
+			own_end[own_count++] = end;
+		}
+	}
+	close_stream();
+}
+
+static int own_mapping(uint64_t start, uint64_t end)
+{
+	for (int i = 0; i < own_count; i++)
+		if (start >= own_start[i] && end <= own_end[i])
+			return 1;
+	return 0;
+}
+
 #define MAX_ARENA_VMAS 2048
 static struct vma_obs arena_vmas[MAX_ARENA_VMAS];
 static uint64_t pm_buf[512];
@@ -297,10 +343,11 @@ static void snapshot(uint64_t id, const char *tag)
 			/* a mapping header: start-end perms ... */
 			cur_start = parse_hex(linebuf);
 			cur_end = parse_hex(dash + 1);
-			in_arena = cur_start >= ARENA_BASE && cur_end <= ARENA_END;
+			in_arena = cur_start < ARENA_END && cur_end > ARENA_BASE;
 			if (in_arena && n < MAX_ARENA_VMAS) {
-				arena_vmas[n].start = cur_start;
-				arena_vmas[n].end = cur_end;
+				/* A mapping may reach out of the arena: observe only its arena part. */
+				arena_vmas[n].start = cur_start < ARENA_BASE ? ARENA_BASE : cur_start;
+				arena_vmas[n].end = cur_end > ARENA_END ? ARENA_END : cur_end;
 				memcpy(arena_vmas[n].perms, space + 1, 4);
 				arena_vmas[n].perms[4] = 0;
 				arena_vmas[n].lo = arena_vmas[n].lf = 0;
@@ -313,7 +360,7 @@ static void snapshot(uint64_t id, const char *tag)
 				/* Before 6.2 VM_LOCKONFAULT printed as "??" (no mnemonic yet). */
 				arena_vmas[n].lf = has_flag(linebuf + 8, "lf") || has_flag(linebuf + 8, "??");
 				n++;
-			} else if (cur_lo) {
+			} else if (cur_lo && own_mapping(cur_start, cur_end)) {
 				outside_lo_kb += (cur_end - cur_start) / 1024;
 			}
 		}
@@ -389,9 +436,10 @@ static void setup_common(void)
 	close(2);
 }
 
+/* Grows the agent's own filler mappings to `count`; they only ever grow. */
 static int fill_mappings(uint64_t count)
 {
-	for (uint64_t i = 0; i < count; i++) {
+	for (uint64_t i = filled; i < count; i++, filled++) {
 		void *want = (void *)(FILLER_BASE + 2 * i * PAGE);
 		void *got = mmap(want, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 		if (got != want)
@@ -424,7 +472,7 @@ static void calibrate(void)
 	_exit(0);
 }
 
-static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t fill, uint64_t nfiles,
+static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t nfiles,
 		      uint64_t nsteps, uint64_t timeout)
 {
 	setup_common();
@@ -439,6 +487,17 @@ static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t fil
 	}
 	struct rlimit cpu = {timeout + 1, timeout + 1};
 	setrlimit(RLIMIT_CPU, &cpu);
+	/* Stack growth of MAP_GROWSDOWN mappings is limited by RLIMIT_STACK: make it the model's. */
+	struct rlimit stack;
+	getrlimit(RLIMIT_STACK, &stack);
+	stack.rlim_cur = STACK_LIMIT;
+	if (setrlimit(RLIMIT_STACK, &stack) != 0) {
+		put("X ");
+		put_hex(id);
+		put(" cannot set RLIMIT_STACK\n");
+		flush_out();
+		_exit(1);
+	}
 	/* The arena must be free: reserve it once to prove it, then give it back. */
 	void *arena = mmap((void *)ARENA_BASE, ARENA_END - ARENA_BASE, PROT_NONE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
@@ -462,13 +521,6 @@ static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t fil
 		}
 		close(fd);
 	}
-	if (fill && fill_mappings(fill) != 0) {
-		put("X ");
-		put_hex(id);
-		put(" cannot create filler mappings\n");
-		flush_out();
-		_exit(1);
-	}
 	if (!priv) {
 		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
 			put("X ");
@@ -480,6 +532,7 @@ static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t fil
 		/* setuid made the process non-dumpable, which hides /proc/self from it. */
 		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	}
+	record_own_mappings();
 	alarm((unsigned int)timeout);
 	for (uint64_t s = 0; s < nsteps; s++) {
 		struct step *st = &steps[s];
@@ -579,9 +632,19 @@ int main(void)
 				steps[s].a[k] = hex_token();
 		}
 		flush_out();
+		if (fill < filled || fill_mappings(fill) != 0) {
+			put("X ");
+			put_hex(id);
+			put(" cannot create filler mappings\n");
+			put("D ");
+			put_hex(id);
+			put("\n");
+			flush_out();
+			continue;
+		}
 		pid_t pid = fork();
 		if (pid == 0)
-			run_child(id, priv, memlock, fill, nfiles, nsteps, timeout);
+			run_child(id, priv, memlock, nfiles, nsteps, timeout);
 		int status = 0;
 		if (pid < 0) {
 			put("X ");

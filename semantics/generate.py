@@ -1,0 +1,189 @@
+"""Seeded random traces over every modelled system call, flag and argument kind.
+
+Generation reads the spec: each step is a system call or pseudo-step of the spec,
+its arguments are drawn by kind (addresses near the trace's own mappings, sizes
+around them, flags from the argument's flag set, now and then a bit no kernel
+knows). A few weights below steer traces towards states worth testing (mappings
+that exist, limits that bite); they are data, not per-call logic.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import yaml
+
+from mmsem.semantics.layout import SLOT_SIZE
+from mmsem.spec import default_spec
+from mmsem.spec.model import Spec
+
+PAGE = 4096
+MASK64 = (1 << 64) - 1
+#: Relative frequency of each step, by name; calls not listed get DEFAULT_WEIGHT.
+STEP_WEIGHTS = {"mmap": 5, "touch": 4, "mlock": 3, "mlock2": 3, "munlock": 3, "munmap": 2,
+                "mlockall": 2, "munlockall": 1}
+DEFAULT_WEIGHT = 2
+#: Chance that a flag bit is set, by flag; others get FLAG_CHANCE.
+FLAG_CHANCES = {"MAP_ANONYMOUS": 0.7, "MAP_FIXED": 0.15, "MAP_FIXED_NOREPLACE": 0.05,
+                "MAP_LOCKED": 0.25, "MAP_POPULATE": 0.25, "MLOCK_ONFAULT": 0.5, "MCL_CURRENT": 0.6,
+                "MCL_FUTURE": 0.4, "MCL_ONFAULT": 0.4, "PROT_READ": 0.85, "PROT_WRITE": 0.7,
+                "PROT_EXEC": 0.1, "MAP_HUGETLB": 0.03, "MAP_GROWSDOWN": 0.04, "MAP_32BIT": 0.02}
+FLAG_CHANCE = 0.07
+#: Chance of a field value (mapping type) outside the known ones.
+ODD_FIELD_CHANCE = 0.04
+#: Flags whose use needs a resource the live replay does not set up in random traces.
+NEVER_GENERATED = {"MAP_SYNC", "MAP_UNINITIALIZED"}
+#: RLIMIT_MEMLOCK values. Not "unlimited": raising the hard limit (8 MiB by default) needs
+#: CAP_SYS_RESOURCE, which the replay may not have (root in a container often lacks it).
+RLIMITS = [0, 4095, "1p", "4p", "8p", "16p", "64p", "1024p", "2048p"]
+#: Lengths that overflow or exceed the address space. (TASK_SIZE itself is left out: with
+#: address 0, munmap would accept it and unmap the replay agent.)
+HUGE_LENGTHS = ["SIZE_MAX", "SIZE_MAX-4095", 1 << 47, 1 << 63]
+
+
+@dataclass
+class Options:
+    steps: int = 10
+    #: Mappings the process has outside the arena; needed to aim at max_map_count.
+    base_vmas: int = 11
+    files: bool = True
+
+
+class Generator:
+    def __init__(self, seed: int, spec: Spec | None = None, options: Options | None = None):
+        self.rng = random.Random(seed)
+        self.spec = spec or default_spec()
+        self.options = options or Options()
+        calls = sorted(self.spec.syscalls)
+        self.calls = calls
+        self.weights = [STEP_WEIGHTS.get(name, DEFAULT_WEIGHT) for name in calls]
+
+    # -- building blocks -----------------------------------------------------------------
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def pages(self, low: int, high: int) -> str:
+        return f"{self.rng.randint(low, high)}p"
+
+    def size(self) -> object:
+        r = self.rng.random()
+        if r < 0.7:
+            return self.pages(0, 10)
+        if r < 0.8:
+            return self.rng.randint(1, 3 * PAGE)
+        if r < 0.9:
+            return self.rng.choice(HUGE_LENGTHS)
+        return "1h"
+
+    def address(self, names: dict) -> object:
+        r = self.rng.random()
+        if names and r < 0.85:
+            name = self.rng.choice(sorted(names))
+            pages = names[name]
+            offset = self.rng.randint(-1, pages + 1)
+            text = f"{name}{'+' if offset >= 0 else '-'}{abs(offset)}p"
+            if self.chance(0.1):
+                text += f"+{self.rng.randint(1, PAGE - 1)}"
+            return text
+        return self.rng.choice([0, 0x1000, 0x1001, "TASK_SIZE"])
+
+    def flags(self, flagset_name: str) -> list:
+        flagset = self.spec.flagsets[flagset_name]
+        chosen = []
+        for field in flagset.fields:
+            members = [f.name for f in flagset.flags if f.field == field]
+            if self.chance(ODD_FIELD_CHANCE):
+                chosen.append(self.rng.choice([0, 4, 5, 0xF]))
+            else:
+                chosen.append(self.rng.choice(members))
+        for flag in flagset.flags:
+            if flag.field is None and flag.name not in NEVER_GENERATED:
+                if self.chance(FLAG_CHANCES.get(flag.name, FLAG_CHANCE)):
+                    chosen.append(flag.name)
+        if self.chance(0.03):
+            chosen.append(self.rng.choice([0x400, 0x80000000, 1 << 31]))
+        return chosen
+
+    def argument(self, arg, names: dict, files: list) -> object:
+        kind = arg.kind
+        if kind == "addr":
+            return self.address(names)
+        if kind == "size":
+            return self.size()
+        if kind == "offset":
+            return 0 if self.chance(0.85) else self.rng.choice(["1p", "2p", 100])
+        if kind == "flags":
+            return self.flags(arg.flagset)
+        if kind == "prot":
+            return [n for n in ("PROT_READ", "PROT_WRITE", "PROT_EXEC") if self.chance(FLAG_CHANCES[n])]
+        if kind == "fd":
+            if files and self.chance(0.8):
+                return self.rng.choice(files)
+            return self.rng.choice([-1, -1, 77])
+        if kind == "bool":
+            return self.chance(0.5)
+        return self.rng.randint(0, 16)
+
+    # -- traces ---------------------------------------------------------------------------
+    def config(self) -> dict:
+        config: dict = {}
+        if self.chance(0.35):
+            config["privileged"] = False
+            config["rlimit_memlock"] = self.rng.choice(RLIMITS)
+        elif self.chance(0.2):
+            config["rlimit_memlock"] = self.rng.choice(RLIMITS)
+        if self.chance(0.1):
+            config["max_map_count"] = self.options.base_vmas + self.rng.randint(1, 6)
+        return config
+
+    def trace(self, name: str) -> dict:
+        rng = self.rng
+        files = {}
+        if self.options.files and self.chance(0.5):
+            for letter in "FG"[: rng.randint(1, 2)]:
+                files[letter] = {"size": self.pages(0, 6)}
+        names: dict = {}  # bound name -> length in pages
+        steps = []
+        for i in range(rng.randint(1, self.options.steps)):
+            first = i < 2 and "mmap" in self.spec.syscalls
+            call = "mmap" if first else rng.choices(self.calls, self.weights)[0]
+            entry = self.spec.syscalls[call]
+            args = {}
+            for arg in entry.args:
+                if arg.has_default and self.chance(0.3):
+                    continue
+                args[arg.name] = self.argument(arg, names, sorted(files))
+            if first:  # start from a mapping that exists, most of the time
+                args["len"] = self.pages(1, 8)
+                args["addr"] = 0
+            step = {call: args}
+            if entry.placement:
+                bind = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(names) % 26] + ("" if len(names) < 26 else str(len(names)))
+                pages = length_pages(args.get("len", 0))
+                if pages is not None:
+                    step["as"] = bind
+                    names[bind] = pages
+            steps.append(step)
+        trace = {"name": name, "config": self.config(), "files": files, "steps": steps}
+        return {k: v for k, v in trace.items() if v}
+
+
+def length_pages(length) -> int | None:
+    """Pages of a generated length, or None when it is not a mapping that fits a slot."""
+    if isinstance(length, int):
+        size = length
+    elif isinstance(length, str) and length[:-1].isdigit() and length[-1] in "ph":
+        size = int(length[:-1]) * (PAGE if length[-1] == "p" else 2 << 20)
+    else:
+        return None
+    return -(-size // PAGE) if size < SLOT_SIZE else None
+
+
+def generate(count: int, seed: int, options: Options | None = None, spec: Spec | None = None) -> list[dict]:
+    gen = Generator(seed, spec, options)
+    return [gen.trace(f"random-{seed}-{i}") for i in range(count)]
+
+
+def dump(trace: dict) -> str:
+    return yaml.safe_dump(trace, sort_keys=False, default_flow_style=None, width=100)
