@@ -65,6 +65,13 @@ class Engine:
         system.processes[MAIN] = Process(MAIN, mm, config.privileged, config.rlimit_memlock)
         return system
 
+    def errno_name(self, number: int) -> str:
+        """The name of an errno number (E<number> for numbers no errno has)."""
+        for name in self.spec.errnos:
+            if self.spec.constants.get(name) == number:
+                return name
+        return f"E{number}"
+
     # -- running ---------------------------------------------------------------------
     def call(self, system: System, proc: str, name: str, args: dict, slot: int | None = None) -> StepResult:
         """Run syscall or pseudo-step `name` with integer arguments in process `proc`."""
@@ -80,6 +87,8 @@ class Engine:
         kind, value = run(self.programs[name], env, ctx, self.procedures)
         if kind == "fail":
             outcome = value
+        elif kind == "return" and value > MASK64 - 4095:
+            outcome = Outcome(errno=self.errno_name(MASK64 + 1 - value))  # how libc reads it
         else:
             outcome = Outcome(ret=value if kind == "return" else 0)
         alternatives = tuple(a for a in dict.fromkeys(ctx.alternatives) if a != outcome)

@@ -14,6 +14,7 @@ from typing import Callable
 
 from mmsem.semantics import vma_ops
 from mmsem.semantics.state import (
+    HPAGE_PAGES,
     HPAGE_SIZE,
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -175,7 +176,9 @@ def unmap_range(ctx, start, end):
 def map_region(ctx, start, len, vm_flags, fd, pgoff):
     """Create a mapping of [start, start+len) with vm_flags (mmap_region, __mmap_complete).
 
-    Whatever MAP_FIXED overlaps is unmapped first. The new mapping merges with
+    Whatever MAP_FIXED overlaps is unmapped first; a huge page mapping with a
+    misaligned offset (EINVAL) or a pool too small for its reservation (ENOMEM)
+    fails after that, leaving a hole. The new mapping merges with
     compatible neighbours. Private writable memory is accounted (VM_ACCOUNT). A
     huge page mapping reserves its pages from the pool unless VM_NORESERVE. A
     locked mapping is charged to locked_vm unless it cannot be locked (special,
@@ -190,9 +193,12 @@ def map_region(ctx, start, len, vm_flags, fd, pgoff):
     huge = bool(flags & VM_HUGETLB)
     huge_pages = len // HPAGE_SIZE
     reserve = huge and not flags & VM_NORESERVE
+    vma_ops.unmap(system, mm, start, end)
+    # hugetlbfs's mmap handler fails after the old mappings are gone: a hole is left.
+    if huge and pgoff % HPAGE_PAGES:
+        return "EINVAL"
     if reserve and system.pool.available < huge_pages:
         return "ENOMEM"
-    vma_ops.unmap(system, mm, start, end)
     if fd >= 0:
         obj = system.fds[fd]
     elif flags & VM_SHARED or huge:

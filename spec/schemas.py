@@ -52,13 +52,18 @@ def _narrow(error: jsonschema.ValidationError, document: dict) -> jsonschema.Val
             inner = best_match(cls(sub).iter_errors(instance))
             if inner is None:
                 return error
-            inner.path.extendleft(reversed(error.path))
-            return _narrow(inner, document)
+            return _narrow(_rebase(inner, tuple(error.absolute_path)), document)
+    return error
+
+
+def _rebase(error: jsonschema.ValidationError, prefix: tuple) -> jsonschema.ValidationError:
+    """An error from validating a sub-document, with its path made absolute."""
+    error.path.extendleft(reversed(prefix))
     return error
 
 
 def _message(error: jsonschema.ValidationError, document: dict) -> tuple[tuple, str]:
-    pointer = tuple(error.path)
+    pointer = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in allowed)

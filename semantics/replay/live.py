@@ -164,6 +164,7 @@ def encode(spec: Spec, trace: Trace, ident: int, fill: int, timeout: int, snap_a
 # -- decoding results ---------------------------------------------------------------------------
 
 def errno_name(number: int, spec: Spec) -> str:
+    """Errno names as the spec spells them; E<number> for numbers it has no name for."""
     for name in spec.errnos:
         if spec.constants.get(name) == number:
             return name
