@@ -10,6 +10,7 @@ root, and always restored, also on SIGINT and SIGTERM.
 from __future__ import annotations
 
 import errno as errno_module
+import fcntl
 import hashlib
 import os
 import shutil
@@ -85,13 +86,51 @@ def read_int(path: Path) -> int:
     return int(path.read_text().split()[0])
 
 
+KNOB_LOCK = Path("/run/lock/mmsem-sysctl.lock")
+
+
+_knob_mutex = threading.RLock()
+_knob_holder: dict = {"depth": 0, "file": None}
+
+
+@contextmanager
+def knob_lock():
+    """Serialise knob changes across mmsem processes, so that no run restores another's value.
+
+    Re-entrant within a process (knobs nest); the file lock is taken once.
+    """
+    with _knob_mutex:
+        if _knob_holder["depth"] == 0:
+            KNOB_LOCK.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(KNOB_LOCK, "a")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            _knob_holder["file"] = fh
+        _knob_holder["depth"] += 1
+        try:
+            yield
+        finally:
+            _knob_holder["depth"] -= 1
+            if _knob_holder["depth"] == 0:
+                fh = _knob_holder.pop("file")
+                _knob_holder["file"] = None
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                fh.close()
+
+
 @contextmanager
 def sysctl(path: Path, value: int):
     """Set a /proc/sys knob for the duration, restoring it on exit, error or signal."""
+    with knob_lock():
+        if read_int(path) == value:
+            yield
+            return
+        with _set_knob(path, value):
+            yield
+
+
+@contextmanager
+def _set_knob(path: Path, value: int):
     old = read_int(path)
-    if old == value:
-        yield
-        return
     restored = threading.Event()
 
     def restore(*_):
