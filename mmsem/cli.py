@@ -77,6 +77,28 @@ def cmd_check_spec(args) -> int:
     return EXIT_OK
 
 
+def cmd_conform(args) -> int:
+    from mmsem.semantics.conform import Campaign, Progress, render_text
+    from mmsem.semantics.engine import Engine
+    from mmsem.semantics.replay.live import ReplayUnavailable
+    from mmsem.spec import load_spec
+
+    if args.traces < 1 or args.steps < 1 or args.jobs < 1:
+        raise InputError("conform", 1, 1, "--traces, --steps and --jobs must be at least 1")
+    kernel = live_kernel(args.kernel_target)
+    engine = Engine(load_spec(args.spec)) if args.spec else Engine()
+    campaign = Campaign(kernel, engine, jobs=args.jobs, out_dir=args.out)
+    progress = Progress(args.traces)
+    try:
+        report = campaign.run(args.traces, args.seed, args.steps, progress)
+    except ReplayUnavailable as exc:
+        raise InputError("conform", 1, 1, str(exc)) from None
+    finally:
+        progress.finish()
+    emit(args.format, report.as_dict(), render_text(report))
+    return EXIT_FINDINGS if report.undeclared else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mmsem", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -88,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--compare", action="store_true", help="run on the engine and the kernel, side by side")
     run.add_argument("--format", choices=("text", "json"), default="text")
     run.set_defaults(func=cmd_run)
+
+    conform = sub.add_parser("conform", help="compare the engine with a real kernel on seeded random traces")
+    conform.add_argument("--kernel", dest="kernel_target", default="live", metavar="TARGET",
+                         help="the kernel to compare with: live (default)")
+    conform.add_argument("--traces", type=int, default=1000, help="number of traces (default 1000)")
+    conform.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    conform.add_argument("--steps", type=int, default=12, help="at most this many steps per trace (default 12)")
+    conform.add_argument("--jobs", type=int, default=2, help="parallel replay agents (default 2)")
+    conform.add_argument("--format", choices=("text", "json"), default="text")
+    conform.add_argument("--out", default="conform-divergences",
+                         help="directory for shrunk diverging traces (default conform-divergences)")
+    conform.add_argument("--spec", default=None, help=argparse.SUPPRESS)  # a spec copy, for mutation tests
+    conform.set_defaults(func=cmd_conform)
 
     check = sub.add_parser("check-spec", help="validate a spec directory (schema and semantic checks)")
     check.add_argument("dir", nargs="?", default=None, help="spec directory (default: the packaged spec)")

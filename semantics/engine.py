@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from mmsem.semantics.config import Config
 from mmsem.semantics.expr import MASK64
 from mmsem.semantics.layout import FD_BASE
-from mmsem.semantics.program import Compiler, Context, Outcome, run
+from mmsem.semantics.program import Compiler, Context, Outcome, errno_name, run
 from mmsem.semantics.state import HugePool, MemObject, Mm, Process, System
 from mmsem.spec import default_spec
 from mmsem.spec.model import Profile, Spec
@@ -65,13 +65,6 @@ class Engine:
         system.processes[MAIN] = Process(MAIN, mm, config.privileged, config.rlimit_memlock)
         return system
 
-    def errno_name(self, number: int) -> str:
-        """The name of an errno number (E<number> for numbers no errno has)."""
-        for name in self.spec.errnos:
-            if self.spec.constants.get(name) == number:
-                return name
-        return f"E{number}"
-
     # -- running ---------------------------------------------------------------------
     def call(self, system: System, proc: str, name: str, args: dict, slot: int | None = None) -> StepResult:
         """Run syscall or pseudo-step `name` with integer arguments in process `proc`."""
@@ -88,7 +81,7 @@ class Engine:
         if kind == "fail":
             outcome = value
         elif kind == "return" and value > MASK64 - 4095:
-            outcome = Outcome(errno=self.errno_name(MASK64 + 1 - value))  # how libc reads it
+            outcome = Outcome(errno=errno_name(MASK64 + 1 - value, self.spec))  # how libc reads it
         else:
             outcome = Outcome(ret=value if kind == "return" else 0)
         alternatives = tuple(a for a in dict.fromkeys(ctx.alternatives) if a != outcome)

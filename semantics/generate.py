@@ -112,7 +112,7 @@ class Generator:
         if kind == "size":
             return self.size()
         if kind == "offset":
-            return 0 if self.chance(0.85) else self.rng.choice(["1p", "2p", 100])
+            return 0 if self.chance(0.85) else self.rng.choice(["1p", "2p", 100, "SIZE_MAX-4095"])
         if kind == "flags":
             return self.flags(arg.flagset)
         if kind == "prot":
@@ -133,7 +133,7 @@ class Generator:
             config["rlimit_memlock"] = self.rng.choice(RLIMITS)
         elif self.chance(0.2):
             config["rlimit_memlock"] = self.rng.choice(RLIMITS)
-        if self.chance(0.1):
+        if self.chance(0.15):
             config["max_map_count"] = self.options.base_vmas + self.rng.randint(1, 6)
         return config
 

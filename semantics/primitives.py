@@ -245,6 +245,15 @@ def expand_stack(ctx, addr):
 
 
 @primitive()
+def fault_around(ctx, addr, write):
+    """On a read fault at addr in a file mapping, map the cached pages around it (do_fault_around)."""
+    vma = ctx.mm.find(addr)
+    if not write and vma.obj is not None and not vma.flags & VM_HUGETLB and (addr >> PAGE_SHIFT) not in ctx.mm.resident:
+        vma_ops.fault_around(ctx.mm, vma, addr)
+    return None
+
+
+@primitive()
 def fault(ctx, addr, write):
     """A successful access fault at addr: the page becomes present (a whole huge page for hugetlb)."""
     vma = ctx.mm.find(addr)

@@ -10,6 +10,7 @@ is a walk over closures.
 
 from __future__ import annotations
 
+import errno as errno_module
 from dataclasses import dataclass, field
 
 from mmsem.semantics.expr import ExprError, Namespace, compile_expr
@@ -41,6 +42,14 @@ class Outcome:
     def as_dict(self) -> dict:
         return {"ret": self.ret if self.ok else -1 if self.errno else None,
                 "errno": self.errno, "signal": self.signal}
+
+
+def errno_name(number: int, spec) -> str:
+    """An errno number by name: the spec's names first, then the C library's, else E<number>."""
+    for name in spec.errnos:
+        if spec.constants.get(name) == number:
+            return name
+    return errno_module.errorcode.get(number, f"E{number}")
 
 
 class InternalError(Exception):

@@ -42,6 +42,7 @@ class MemObject:
     # hugetlb MAP_SHARED only: huge page indexes that hold a page / are reserved
     huge_pages: set = field(default_factory=set)
     resv: set = field(default_factory=set)
+    cached: set = field(default_factory=set)  # page indexes in the page cache (faulted in by any mapping)
 
     def pages(self) -> int:
         unit = HPAGE_SIZE if self.hugetlb else PAGE_SIZE

@@ -251,6 +251,9 @@ def huge_indexes(vma: Vma, start: int, end: int) -> range:
 
 # -- faulting pages in (mm/memory.c, mm/gup.c, mm/hugetlb.c) ------------------------
 
+FAULT_AROUND_PAGES = 16  # fault_around_bytes (64 KiB, a debugfs knob) in pages
+PTRS_PER_PTE = 512
+
 def beyond_eof(vma: Vma, addr: int) -> bool:
     obj = vma.obj
     return obj is not None and vma.pgoff_at(addr) >= obj.pages()
@@ -291,9 +294,29 @@ def fault_page(system: System, mm: Mm, vma: Vma, addr: int, write: bool) -> None
         base = (addr & ~(HPAGE_SIZE - 1)) >> PAGE_SHIFT
         mm.resident.update(range(base, base + HPAGE_PAGES))
         return
+    obj = vma.obj
+    if obj is not None:
+        if not write and page not in mm.resident:
+            fault_around(mm, vma, addr)  # populate's read faults go through do_read_fault too
+        obj.cached.add(vma.pgoff_at(addr))
     if write and not vma.flags & VM_SHARED and vma.anon is None:
         vma.anon = new_anon_id()  # the first private page gives the mapping an anon_vma
     mm.resident.add(page)
+
+
+def fault_around(mm: Mm, vma: Vma, addr: int) -> None:
+    """do_fault_around: a read fault on a file page first maps the neighbouring pages
+    that are already in the page cache, within an aligned window of fault_around_bytes
+    (16 pages), the mapping, its page table and the file."""
+    page = addr >> PAGE_SHIFT
+    first = max(page & ~(FAULT_AROUND_PAGES - 1), vma.start >> PAGE_SHIFT, page & ~(PTRS_PER_PTE - 1))
+    last = min((page & ~(FAULT_AROUND_PAGES - 1)) + FAULT_AROUND_PAGES, vma.end >> PAGE_SHIFT,
+               (page & ~(PTRS_PER_PTE - 1)) + PTRS_PER_PTE)
+    cached, size = vma.obj.cached, vma.obj.pages()
+    for p in range(first, last):
+        index = vma.pgoff + p - (vma.start >> PAGE_SHIFT)
+        if index in cached and index < size:
+            mm.resident.add(p)
 
 
 def populate_vma(system: System, mm: Mm, vma: Vma, start: int, end: int) -> str | None:

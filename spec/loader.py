@@ -14,6 +14,7 @@ from pathlib import Path
 from mmsem.spec import schemas, source
 from mmsem.spec.model import (
     Arg,
+    DeclaredDivergence,
     Flag,
     FlagSet,
     Origin,
@@ -263,6 +264,15 @@ def load_spec(directory: str | Path | None = None, errors: list | None = None) -
             profiles[entry["name"]] = make_profile(entry["name"], parse_version(entry["version"]),
                                                    entry.get("mmu", True), traits.values(), entry.get("text", ""))
 
+    divergences = []
+    declared = _load_checked(spec_dir / "divergences.yaml", "divergences", sink)
+    for entry in (declared.data["divergences"] if declared else []):
+        divergences.append(DeclaredDivergence(
+            entry["id"], entry["call"], entry["kind"], entry["reason"], entry["source"],
+            entry.get("engine"), entry.get("kernel"), tuple(entry.get("profiles", ()))))
+        if entry["call"] not in syscalls:
+            sink.add(declared.error(("divergences",), f"declared divergence {entry['id']} names unknown call {entry['call']}"))
+
     return Spec(
         directory=str(spec_dir),
         syscalls=syscalls,
@@ -275,4 +285,5 @@ def load_spec(directory: str | Path | None = None, errors: list | None = None) -
         profiles=profiles,
         traits=traits,
         origins={f"constant:{k}": v for k, v in origins.items()},
+        divergences=tuple(divergences),
     )

@@ -168,6 +168,18 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class DeclaredDivergence:
+    id: str
+    call: str
+    kind: str
+    reason: str
+    source: str
+    engine: str | None = None
+    kernel: str | None = None
+    profiles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Spec:
     directory: str
     syscalls: dict[str, Syscall]  # syscalls and pseudo-steps, by name
@@ -180,6 +192,7 @@ class Spec:
     profiles: dict[str, Profile]
     traits: dict[str, Trait]
     origins: dict[str, Origin] = field(default_factory=dict)  # "constant:NAME" etc.
+    divergences: tuple[DeclaredDivergence, ...] = ()
 
     def profile(self, name: str) -> Profile:
         """A named profile, or one built for any 'X.Y' / 'nommu-X.Y' version."""

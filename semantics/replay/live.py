@@ -9,7 +9,6 @@ root, and always restored, also on SIGINT and SIGTERM.
 
 from __future__ import annotations
 
-import errno as errno_module
 import fcntl
 import hashlib
 import os
@@ -23,11 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmsem.semantics.config import running_profile_name
 from mmsem.semantics.engine import MAIN
 from mmsem.semantics.expr import MASK64, Namespace, compile_expr
 from mmsem.semantics.namespace import FUNCTIONS
 from mmsem.semantics.observe import Observation, PageObs
-from mmsem.semantics.program import Outcome
+from mmsem.semantics.program import Outcome, errno_name
 from mmsem.semantics.runner import StepRecord, TraceResult
 from mmsem.semantics.state import Outside
 from mmsem.semantics.trace import PURE_FUNCTIONS, Trace
@@ -195,20 +195,14 @@ def encode(spec: Spec, trace: Trace, ident: int, fill: int, timeout: int, snap_a
         else:
             nr = spec.constants[entry.number]
         args = (args + [0] * 6)[:6]
-        snap = int(snap_all or step.expect_state is not None)
+        # Listing ~2000 filler mappings costs milliseconds: traces with a small map limit
+        # are observed at their expectations and at the end only.
+        snap = int((snap_all and fill == 0) or step.expect_state is not None)
         lines.append(f"S {nr:x} 0 {snap:x} " + " ".join(f"{a:x}" for a in args))
     return "\n".join(lines) + "\n"
 
 
 # -- decoding results ---------------------------------------------------------------------------
-
-def errno_name(number: int, spec: Spec) -> str:
-    """Errno names as the spec spells them; E<number> for numbers it has no name for."""
-    for name in spec.errnos:
-        if spec.constants.get(name) == number:
-            return name
-    return errno_module.errorcode.get(number, f"E{number}")
-
 
 def signal_name(number: int) -> str:
     try:
@@ -256,6 +250,11 @@ class LiveKernel:
     @property
     def name(self) -> str:
         return f"kernel {self.release}"
+
+    @property
+    def profile_name(self) -> str:
+        """The engine profile this kernel is compared with."""
+        return running_profile_name()
 
     def _talk(self, text: str, timeout: float) -> tuple[list[str], str | None]:
         proc = subprocess.Popen([str(self.agent)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
