@@ -21,7 +21,7 @@ from mmsem.spec.model import Spec
 PAGE = 4096
 MASK64 = (1 << 64) - 1
 #: Relative frequency of each step, by name; calls not listed get DEFAULT_WEIGHT.
-STEP_WEIGHTS = {"mmap": 5, "touch": 4, "mlock": 3, "mlock2": 3, "munlock": 3, "munmap": 2,
+STEP_WEIGHTS = {"mmap": 5, "touch": 4, "mlock": 3, "mlock2": 3, "munlock": 3, "munmap": 3,
                 "mlockall": 2, "munlockall": 1}
 DEFAULT_WEIGHT = 2
 #: Chance that a flag bit is set, by flag; others get FLAG_CHANCE.
@@ -134,7 +134,7 @@ class Generator:
         elif self.chance(0.2):
             config["rlimit_memlock"] = self.rng.choice(RLIMITS)
         if self.chance(0.15):
-            config["max_map_count"] = self.options.base_vmas + self.rng.randint(1, 6)
+            config["max_map_count"] = self.options.base_vmas + self.rng.randint(1, 3)
         return config
 
     def trace(self, name: str) -> dict:

@@ -246,6 +246,8 @@ class LiveKernel:
         self.agent = build_agent()
         self.release = os.uname().release
         self._calibration: Calibration | None = None
+        self._agents: set = set()
+        self._agents_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -259,6 +261,25 @@ class LiveKernel:
     def _talk(self, text: str, timeout: float) -> tuple[list[str], str | None]:
         proc = subprocess.Popen([str(self.agent)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, env={}, start_new_session=True)
+        with self._agents_lock:
+            self._agents.add(proc)
+        try:
+            return self._exchange(proc, text, timeout)
+        finally:
+            with self._agents_lock:
+                self._agents.discard(proc)
+
+    def kill_agents(self) -> None:
+        """Stop every agent still running (on interruption: worker threads cannot be interrupted)."""
+        with self._agents_lock:
+            for proc in list(self._agents):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    @staticmethod
+    def _exchange(proc, text: str, timeout: float) -> tuple[list[str], str | None]:
         try:
             out, _ = proc.communicate(text.encode(), timeout=timeout)
             problem = None if proc.returncode == 0 else f"agent exited with status {proc.returncode}"
@@ -280,7 +301,9 @@ class LiveKernel:
             if problem or not answer:
                 raise ReplayUnavailable(f"calibrating the replay agent failed: {problem or 'no answer'}")
             vmas, pages, lockable = (int(x, 16) for x in answer[0].split()[1:4])
-            self._calibration = Calibration(Outside(vmas, pages, lockable), read_int(MAX_MAP_COUNT))
+            with knob_lock():  # another mmsem process may have lowered it for a while
+                system_max = read_int(MAX_MAP_COUNT)
+            self._calibration = Calibration(Outside(vmas, pages, lockable), system_max)
         return self._calibration
 
     def outside_for(self, trace: Trace) -> Outside:
@@ -306,10 +329,17 @@ class LiveKernel:
         """Replay traces; those that need a huge page pool or a small map limit run with the knob set."""
         results: list[TraceResult | None] = [None] * len(traces)
         groups: dict[tuple, list[int]] = {}
-        system_max = self.calibration().max_map_count
         for i, trace in enumerate(traces):
             key = (trace.config.hugetlb_pages, self.system_limit(trace))
             groups.setdefault(key, []).append(i)
+        try:
+            self._run_groups(traces, groups, results, snap_all, jobs)
+        except BaseException:
+            self.kill_agents()
+            raise
+        return results
+
+    def _run_groups(self, traces, groups, results, snap_all: bool, jobs: int) -> None:
         for (pool, limit), indexes in sorted(groups.items()):
             with sysctl(NR_HUGEPAGES, pool), sysctl(MAX_MAP_COUNT, limit):
                 parts = [indexes[j::jobs] for j in range(jobs if pool == 0 else 1)]
@@ -323,7 +353,6 @@ class LiveKernel:
             for part, batch in zip(parts, batches):
                 for i, result in zip(part, batch):
                     results[i] = result
-        return results
 
     def _run_batch(self, traces: list[Trace], snap_all: bool) -> list[TraceResult]:
         # The agent adds filler mappings to itself and never removes them: send in increasing order.
