@@ -70,7 +70,7 @@ def cmd_check_spec(args) -> int:
 
     errors = check_spec(args.dir)
     for error in errors:
-        print(error)
+        print(error, file=sys.stderr)
     if errors:
         return EXIT_USAGE
     print(f"{args.dir or 'the packaged spec'}: no problems found")

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 MASK64 = (1 << 64) - 1
+MAX_LENGTH = 2000  # characters; spec expressions are a line or two
+MAX_DEPTH = 40  # nesting levels; compiling recurses once per level
 
 #: Signature of a compiled expression: (env, ctx) -> value. ``env`` holds arguments
 #: and let-bound names; ``ctx`` gives the engine's view of the state.
@@ -58,11 +60,16 @@ class Namespace:
     literal_check: Callable[[str, str], str | None] = lambda kind, value: None
 
 
+def _shift_left(a: int, b: int) -> int:
+    """a << b in 64 bits; a shift by 64 or more gives 0 instead of a huge intermediate."""
+    return a << b if 0 <= b < 64 else 0
+
+
 _WRAPPING = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
-    ast.LShift: operator.lshift,
+    ast.LShift: _shift_left,
 }
 _PLAIN = {
     ast.FloorDiv: operator.floordiv,
@@ -98,11 +105,27 @@ def compile_expr(source: Any, ns: Namespace) -> Compiled:
     if not isinstance(source, str):
         raise ExprError(f"expected an expression, got {type(source).__name__}")
     text = " ".join(source.split())  # folded YAML may hold newlines
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"syntax error in expression: {exc.msg}", max((exc.offset or 1) - 1, 0)) from None
+    except (RecursionError, MemoryError):
+        raise ExprError("expression nested too deeply") from None
+    if _depth(tree.body) > MAX_DEPTH:
+        raise ExprError(f"expression nested too deeply (more than {MAX_DEPTH} levels)")
     return _Compiler(ns).node(tree.body)
+
+
+def _depth(node: ast.AST) -> int:
+    """Nesting depth of an expression tree, without recursion."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(current))
+    return deepest
 
 
 class _Compiler:
@@ -201,7 +224,7 @@ class _Compiler:
         if isinstance(node.op, ast.Not):
             return lambda env, ctx: not operand(env, ctx)
         if isinstance(node.op, ast.Invert):
-            return lambda env, ctx: operand(env, ctx) ^ MASK64
+            return lambda env, ctx: ~operand(env, ctx) & MASK64
         if isinstance(node.op, ast.USub):
             return lambda env, ctx: -operand(env, ctx)
         raise self.fail(node, "unary + is not allowed")

@@ -151,6 +151,24 @@ def check_locked_vm_matches_mappings(system: System) -> Iterator[str]:
                f"({in_mappings} in VM_LOCKED mappings + {outside} outside the arena)")
 
 
+@invariant
+def check_locked_vm_within_limit(system: System) -> Iterator[str]:
+    """A process without CAP_IPC_LOCK never has more locked memory than RLIMIT_MEMLOCK allows.
+
+    Every way to lock memory tests the limit first (mlock, mlock2, mlockall with
+    MCL_CURRENT, mmap of a locked mapping, growth of a locked stack), and the limit
+    of a trace does not change while it runs. Kernels before 4.9 charge a relocked
+    range twice, but test the limit without crediting it, so the bound holds there too.
+    """
+    for proc_name, proc in system.processes.items():
+        if proc.privileged or proc.memlock_bytes is None:
+            continue
+        limit = proc.memlock_bytes >> PAGE_SHIFT
+        if proc.mm.locked_vm > limit:
+            yield (f"{proc_name}: locked_vm is {proc.mm.locked_vm} pages, above RLIMIT_MEMLOCK "
+                   f"({limit} pages) without CAP_IPC_LOCK")
+
+
 # -- the system ----------------------------------------------------------------------
 
 @invariant
@@ -162,7 +180,8 @@ def check_huge_pool_consistent(system: System) -> Iterator[str]:
     """
     pool = system.pool
     if not 0 <= pool.reserved <= pool.free <= pool.total:
-        yield f"reserved {pool.reserved}, free {pool.free}, total {pool.total}: expected 0 <= reserved <= free <= total"
+        yield (f"reserved {pool.reserved}, free {pool.free}, total {pool.total}: "
+               "expected 0 <= reserved <= free <= total")
 
 
 @invariant
@@ -193,5 +212,6 @@ def check_huge_pool_accounted(system: System) -> Iterator[str]:
         yield (f"reserved is {pool.reserved}, but mappings and objects hold {private_resv + shared_resv} "
                f"reservations ({private_resv} private, {shared_resv} shared)")
     if pool.total - pool.free != private_used + shared_used:
-        yield (f"{pool.total - pool.free} huge pages are in use (total {pool.total} - free {pool.free}), but "
-               f"mappings and objects hold {private_used + shared_used} ({private_used} private, {shared_used} shared)")
+        yield (f"{pool.total - pool.free} huge pages are in use (total {pool.total} - free {pool.free}), "
+               f"but mappings and objects hold {private_used + shared_used} "
+               f"({private_used} private, {shared_used} shared)")

@@ -172,9 +172,14 @@ def unmap_range(ctx, start, end):
     return None
 
 
+def obj_for(system, fd):
+    """The object an fd maps, or None for anonymous memory."""
+    return system.fds.get(fd) if fd >= 0 else None
+
+
 @primitive("ENOMEM", "EINVAL")
-def map_region(ctx, start, len, vm_flags, fd, pgoff):
-    """Create a mapping of [start, start+len) with vm_flags (mmap_region, __mmap_complete).
+def map_region(ctx, start, length, vm_flags, fd, pgoff):
+    """Create a mapping of [start, start+length) with vm_flags (mmap_region, __mmap_complete).
 
     Whatever MAP_FIXED overlaps is unmapped first; a huge page mapping with a
     misaligned offset (EINVAL) or a pool too small for its reservation (ENOMEM)
@@ -185,24 +190,29 @@ def map_region(ctx, start, len, vm_flags, fd, pgoff):
     hugetlb, droppable), which then silently loses the lock flags.
     """
     system, mm = ctx.system, ctx.mm
-    end = start + len
+    end = start + length
     err = vma_ops.unmap_check(system, mm, start, end)
     if err:
         return err
     flags = vm_flags
     huge = bool(flags & VM_HUGETLB)
-    huge_pages = len // HPAGE_SIZE
+    huge_pages = length // HPAGE_SIZE
     reserve = huge and not flags & VM_NORESERVE
     vma_ops.unmap(system, mm, start, end)
     # hugetlbfs's mmap handler fails after the old mappings are gone: a hole is left.
     if huge and pgoff % HPAGE_PAGES:
         return "EINVAL"
-    if reserve and system.pool.available < huge_pages:
-        return "ENOMEM"
+    shared = bool(flags & VM_SHARED)
+    if reserve:
+        # A shared file reserves only the huge pages its reserve map lacks (region_chg).
+        indexes = range(pgoff // HPAGE_PAGES, pgoff // HPAGE_PAGES + huge_pages)
+        missing = [i for i in indexes if not (shared and obj_for(system, fd) and i in obj_for(system, fd).resv_map)]
+        if system.pool.available < len(missing):
+            return "ENOMEM"
     if fd >= 0:
         obj = system.fds[fd]
     elif flags & VM_SHARED or huge:
-        obj = vma_ops.new_object(system, "hugetlb" if huge else "shmem", len, huge)
+        obj = vma_ops.new_object(system, "hugetlb" if huge else "shmem", length, huge)
     else:
         obj = None
     if huge:
@@ -211,10 +221,12 @@ def map_region(ctx, start, len, vm_flags, fd, pgoff):
         flags |= VM_ACCOUNT
     vma = Vma(start, end, flags, obj, pgoff)
     if reserve:
-        indexes = vma_ops.huge_indexes(vma, start, end)
-        target = obj.resv if flags & VM_SHARED else vma.resv
-        target.update(indexes)
-        system.pool.reserved += huge_pages
+        if shared:
+            obj.resv.update(missing)
+            obj.resv_map.update(missing)
+        else:
+            vma.resv.update(missing)
+        system.pool.reserved += len(missing)
     i = vma_ops.merge_new(mm, mm.insert(vma))
     if flags & VM_LOCKED:
         cannot_lock = flags & (VM_SPECIAL | VM_HUGETLB) or (
@@ -222,7 +234,7 @@ def map_region(ctx, start, len, vm_flags, fd, pgoff):
         if cannot_lock:
             mm.vmas[i].flags &= ~VM_LOCKED_MASK
         else:
-            mm.locked_vm += len >> PAGE_SHIFT
+            mm.locked_vm += length >> PAGE_SHIFT
     return None
 
 

@@ -79,7 +79,8 @@ class Program:
 
 
 def expression_error(step: Step, key: str, exc: ExprError) -> InputError:
-    origin = step.origin
+    """An expression error at the position of the expression itself."""
+    origin = step.positions.get(key, step.origin)
     return InputError(origin.path, origin.line, origin.col, f"in {key} of step {step.id or step.op}: {exc}")
 
 

@@ -39,9 +39,11 @@ class MemObject:
     size: int  # bytes
     hugetlb: bool = False
     anonymous: bool = False  # made by mmap itself (shared anonymous or MAP_HUGETLB), freed with its last mapping
-    # hugetlb MAP_SHARED only: huge page indexes that hold a page / are reserved
+    # hugetlb MAP_SHARED only, per huge page index: pages allocated, reservations not yet
+    # used, and the file's reserve map (indexes reserved or allocated, kept for its life)
     huge_pages: set = field(default_factory=set)
     resv: set = field(default_factory=set)
+    resv_map: set = field(default_factory=set)
     cached: set = field(default_factory=set)  # page indexes in the page cache (faulted in by any mapping)
 
     def pages(self) -> int:

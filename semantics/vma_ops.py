@@ -282,6 +282,7 @@ def fault_page(system: System, mm: Mm, vma: Vma, addr: int, write: bool) -> None
             obj = vma.obj
             if index not in obj.huge_pages:
                 obj.huge_pages.add(index)
+                obj.resv_map.add(index)
                 if index in obj.resv:
                     obj.resv.discard(index)
                     pool.reserved -= 1

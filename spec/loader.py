@@ -141,20 +141,34 @@ def _flagset(located: Located, constants: dict, errors: _Errors) -> FlagSet:
     return FlagSet(data["name"], data["summary"], tuple(flags), fields, _origin(located, ()))
 
 
+def _expression_positions(located: Located, pointer: tuple, item: dict) -> dict:
+    """Where each expression of a program step starts, keyed as the compiler names them."""
+    out = {}
+    for key in ("when", "return"):
+        if key in item:
+            out[key] = _origin(located, pointer + (key,))
+    for name in item.get("let", {}) or {}:
+        out[f"let {name}"] = _origin(located, pointer + ("let", name))
+    for name in item.get("args", {}) or {}:
+        out[f"argument {name}"] = _origin(located, pointer + ("args", name))
+    return out
+
+
 def _steps(located: Located, errnos: dict, signals: dict, errors: _Errors) -> tuple[Step, ...]:
     steps = []
     for i, item in enumerate(located.data["program"]):
         pointer = ("program", i)
         origin = _origin(located, pointer)
+        positions = _expression_positions(located, pointer, item)
         if "check" in item:
             for key, table in (("errno", errnos), ("signal", signals)):
                 if key in item and item[key] not in table:
                     errors.add(located.error(pointer + (key,), f"unknown {key} {item[key]}"))
             steps.append(Step("check", origin, pointer, id=item["check"], errno=item.get("errno"),
                               signal=item.get("signal"), when=item["when"], text=item["text"],
-                              cite=item.get("cite", "")))
+                              cite=item.get("cite", ""), positions=positions))
         elif "let" in item:
-            steps.append(Step("let", origin, pointer, bindings=tuple(item["let"].items())))
+            steps.append(Step("let", origin, pointer, bindings=tuple(item["let"].items()), positions=positions))
         elif "do" in item or "call" in item:
             op = "do" if "do" in item else "call"
             raises = []
@@ -166,9 +180,10 @@ def _steps(located: Located, errnos: dict, signals: dict, errors: _Errors) -> tu
                                     entry.get("nondeterministic", ""), _origin(located, pointer + ("raises", j))))
             steps.append(Step(op, origin, pointer, id=item[op], when=item.get("when"),
                               args=tuple(item.get("args", {}).items()), raises=tuple(raises),
-                              cite=item.get("cite", "")))
+                              cite=item.get("cite", ""), positions=positions))
         else:
-            steps.append(Step("return", origin, pointer, when=item.get("when"), value=item["return"]))
+            steps.append(Step("return", origin, pointer, when=item.get("when"), value=item["return"],
+                              positions=positions))
     return tuple(steps)
 
 

@@ -98,6 +98,8 @@ class Step:
     args: tuple[tuple[str, Any], ...] = ()  # do/call
     raises: tuple[Raise, ...] = ()
     value: Any = None  # return expression
+    #: Where each expression of the step starts: "when", "return", "let NAME", "argument NAME".
+    positions: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

@@ -128,9 +128,9 @@ def check_spec(spec_dir: Path) -> subprocess.CompletedProcess:
 
 
 def assert_spec_defect(result: subprocess.CompletedProcess, line: str) -> None:
-    """Exit 2, exactly one finding `line` on stdout, nothing on stderr, no traceback."""
+    """Exit 2, exactly one line `line` on stderr, nothing on stdout, no traceback."""
     assert "Traceback" not in result.stdout + result.stderr
-    assert (result.returncode, result.stdout, result.stderr) == (2, line + "\n", "")
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", line + "\n")
 
 
 def test_intact_spec_copy_is_clean(spec_copy):
@@ -153,24 +153,24 @@ def test_spec_unknown_errno_in_check(spec_copy):
 
 
 def test_spec_expression_syntax_error(spec_copy):
-    # Expression errors are reported at the start of their step (line 21), not at the expression.
+    # Expression errors point at the expression itself (the value of `when:`).
     replace_once(spec_copy / "syscalls/mlock2.yaml", "when: flags & ~valid_flags('mlock2')",
                  "when: flags & ~valid_flags('mlock2'))")
-    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:21:5: in when of step unknown-flags: "
+    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:23:11: in when of step unknown-flags: "
                                               "syntax error in expression: unmatched ')'")
 
 
 def test_spec_expression_unknown_name(spec_copy):
     replace_once(spec_copy / "syscalls/mlock2.yaml", "when: flags & ~valid_flags('mlock2')",
                  "when: flags & ~valid_mask")
-    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:21:5: in when of step unknown-flags: "
+    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:23:11: in when of step unknown-flags: "
                                               "unknown name 'valid_mask'")
 
 
 def test_spec_expression_unknown_function(spec_copy):
     replace_once(spec_copy / "syscalls/mlock2.yaml", "when: flags & ~valid_flags('mlock2')",
                  "when: flags & ~valid_flagz('mlock2')")
-    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:21:5: in when of step unknown-flags: "
+    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:23:11: in when of step unknown-flags: "
                                               "unknown function 'valid_flagz'")
 
 

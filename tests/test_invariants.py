@@ -42,7 +42,8 @@ def mm_of(sys_):
 
 def test_registry_order_and_names():
     assert list(INVARIANTS) == ["vmas-sorted-disjoint", "resident-within-mappings", "onfault-implies-locked",
-                                "locked-vm-matches-mappings", "huge-pool-consistent", "huge-pool-accounted"]
+                                "locked-vm-matches-mappings", "locked-vm-within-limit", "huge-pool-consistent",
+                                "huge-pool-accounted"]
     assert INVARIANTS["huge-pool-consistent"].doc.startswith("The huge page pool satisfies 0 <= reserved")
 
 
@@ -64,7 +65,7 @@ def test_registration_fails_fast():
         invariant(vmas_ok)
     with pytest.raises(ValueError, match="^invariant 'undocumented' needs a docstring"):
         invariant(check_undocumented)
-    assert len(INVARIANTS) == 6
+    assert len(INVARIANTS) == 7
 
 
 def test_fresh_system_is_clean():
@@ -146,14 +147,30 @@ def test_locked_vm_through_the_engine():
         assert (mm_of(s).locked_vm, check_invariants(s)) == (locked_vm, [])
 
 
+def test_locked_vm_within_limit():
+    s = ENGINE.new_system(Config(kernel="6.18", privileged=False, rlimit_memlock=2 * P + 100), {})
+    mm = mm_of(s)
+    mm.vmas = [Vma(A, A + 3 * P, RW | VM_LOCKED)]
+    mm.locked_vm = 3
+    assert check_invariants(s) == [
+        "locked-vm-within-limit: main: locked_vm is 3 pages, above RLIMIT_MEMLOCK (2 pages) without CAP_IPC_LOCK"]
+    s.processes[MAIN].privileged = True
+    assert check_invariants(s) == []
+
+
 def test_huge_pool_consistent():
     s = system(pool=2)
     s.pool.reserved = 3
-    assert check_invariants(s)[0] == (
-        "huge-pool-consistent: reserved 3, free 2, total 2: expected 0 <= reserved <= free <= total")
-    s.pool.reserved, s.pool.free = -1, 2
-    assert check_invariants(s)[0] == (
-        "huge-pool-consistent: reserved -1, free 2, total 2: expected 0 <= reserved <= free <= total")
+    assert check_invariants(s) == [
+        "huge-pool-consistent: reserved 3, free 2, total 2: expected 0 <= reserved <= free <= total",
+        "huge-pool-accounted: reserved is 3, but mappings and objects hold 0 reservations (0 private, 0 shared)",
+    ]
+    s.pool.reserved, s.pool.free = 0, 3
+    assert check_invariants(s) == [
+        "huge-pool-consistent: reserved 0, free 3, total 2: expected 0 <= reserved <= free <= total",
+        "huge-pool-accounted: -1 huge pages are in use (total 2 - free 3), but mappings and objects hold 0 "
+        "(0 private, 0 shared)",
+    ]
 
 
 def test_huge_pool_accounted():
@@ -192,8 +209,6 @@ steps:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="map_region reserves a shared hugetlb file's pages again for every "
-                                       "mapping; the kernel (region_chg) reserves only what the file lacks")
 def test_second_shared_mapping_of_a_hugetlb_file_reserves_nothing():
     trace = parse_trace(HUGETLB_FILE_TWICE)
     s = ENGINE.new_system(trace.config, trace.files)
