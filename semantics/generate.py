@@ -125,6 +125,16 @@ class Generator:
             return self.chance(0.5)
         return self.rng.randint(0, 16)
 
+    def interior_range(self, args: dict, names: dict) -> None:
+        """A range strictly inside one of the trace's mappings (changing it needs a split)."""
+        big = sorted(name for name, pages in names.items() if pages >= 3)
+        if not big:
+            return
+        name = self.rng.choice(big)
+        start = self.rng.randint(1, names[name] - 2)
+        args["addr"] = f"{name}+{start}p"
+        args["len"] = f"{self.rng.randint(1, names[name] - 1 - start)}p"
+
     # -- traces ---------------------------------------------------------------------------
     def config(self) -> dict:
         config: dict = {}
@@ -145,6 +155,8 @@ class Generator:
                 files[letter] = {"size": self.pages(0, 6)}
         names: dict = {}  # bound name -> length in pages
         steps = []
+        config = self.config()
+        limited = "max_map_count" in config  # near the limit, aim at ranges that split a mapping
         for i in range(rng.randint(1, self.options.steps)):
             first = i < 2 and "mmap" in self.spec.syscalls
             call = "mmap" if first else rng.choices(self.calls, self.weights)[0]
@@ -157,6 +169,8 @@ class Generator:
             if first:  # start from a mapping that exists, most of the time
                 args["len"] = self.pages(1, 8)
                 args["addr"] = 0
+            elif limited and "addr" in args and "len" in args and self.chance(0.5):
+                self.interior_range(args, names)
             step = {call: args}
             if entry.placement:
                 bind = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(names) % 26] + ("" if len(names) < 26 else str(len(names)))
@@ -165,7 +179,7 @@ class Generator:
                     step["as"] = bind
                     names[bind] = pages
             steps.append(step)
-        trace = {"name": name, "config": self.config(), "files": files, "steps": steps}
+        trace = {"name": name, "config": config, "files": files, "steps": steps}
         return {k: v for k, v in trace.items() if v}
 
 
