@@ -18,14 +18,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def live_kernel(target: str):
-    """The kernel backend for a --kernel TARGET."""
-    from mmsem.semantics.replay.live import LiveKernel, ReplayUnavailable
+def kernel_backend(target: str):
+    """The kernel backend for a --kernel TARGET, or a one-line input error."""
+    from mmsem.semantics.replay import ReplayUnavailable, backend
 
-    if target != "live":
-        raise InputError(target, 1, 1, f"unknown kernel target {target!r} (available: live)")
     try:
-        return LiveKernel()
+        return backend(target)
     except ReplayUnavailable as exc:
         raise InputError("--kernel", 1, 1, str(exc)) from None
 
@@ -33,12 +31,12 @@ def live_kernel(target: str):
 def cmd_run(args) -> int:
     from mmsem.semantics import report
     from mmsem.semantics.compare import compare
-    from mmsem.semantics.replay.live import ReplayUnavailable
+    from mmsem.semantics.replay import ReplayUnavailable
     from mmsem.semantics.runner import mismatches, run_engine
     from mmsem.semantics.trace import read_trace
 
     trace = read_trace(args.trace)
-    kernel = live_kernel(args.kernel_target or "live") if (args.kernel_target or args.compare) else None
+    kernel = kernel_backend(args.kernel_target or "live") if (args.kernel_target or args.compare) else None
     try:
         if kernel is not None and not args.compare:
             result = kernel.run([trace])[0]
@@ -80,12 +78,12 @@ def cmd_check_spec(args) -> int:
 def cmd_conform(args) -> int:
     from mmsem.semantics.conform import Campaign, Progress, render_text
     from mmsem.semantics.engine import Engine
-    from mmsem.semantics.replay.live import ReplayUnavailable
+    from mmsem.semantics.replay import ReplayUnavailable
     from mmsem.spec import load_spec
 
     if args.traces < 1 or args.steps < 1 or args.jobs < 1:
         raise InputError("conform", 1, 1, "--traces, --steps and --jobs must be at least 1")
-    kernel = live_kernel(args.kernel_target)
+    kernel = kernel_backend(args.kernel_target)
     engine = Engine(load_spec(args.spec)) if args.spec else Engine()
     campaign = Campaign(kernel, engine, jobs=args.jobs, out_dir=args.out)
     progress = Progress(args.traces)

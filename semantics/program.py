@@ -133,16 +133,20 @@ class Compiler:
                 ops.append(("return", self.expr(step.value, step, "return", names), when))
         return Program(entry.name, ops)
 
+    def arguments(self, step: Step, what: str, params, names) -> list:
+        """Compile the arguments of a do/call step, which must be exactly `params` (None: unknown target)."""
+        origin = step.origin
+        if params is None:
+            raise InputError(origin.path, origin.line, origin.col, f"unknown {what} {step.id!r}")
+        given = [name for name, _ in step.args]
+        if sorted(given) != sorted(params):
+            raise InputError(origin.path, origin.line, origin.col,
+                             f"{step.id} takes ({', '.join(params)}), got ({', '.join(given)})")
+        return [(name, self.expr(source, step, f"argument {name}", names)) for name, source in step.args]
+
     def compile_do(self, step: Step, names, when):
         prim = PRIMITIVES.get(step.id)
-        origin = step.origin
-        if prim is None:
-            raise InputError(origin.path, origin.line, origin.col, f"unknown primitive {step.id!r}")
-        given = [name for name, _ in step.args]
-        if sorted(given) != sorted(prim.params):
-            raise InputError(origin.path, origin.line, origin.col,
-                             f"{step.id} takes ({', '.join(prim.params)}), got ({', '.join(given)})")
-        args = [(name, self.expr(source, step, f"argument {name}", names)) for name, source in step.args]
+        args = self.arguments(step, "primitive", prim.params if prim else None, names)
         errmap, alternatives = {}, []
         for entry in step.raises:
             if entry.nondeterministic:
@@ -152,18 +156,11 @@ class Compiler:
         return ("do", prim, args, when, errmap, tuple(alternatives))
 
     def compile_call(self, step: Step, names, when):
-        origin = step.origin
         target = self.spec.procedures.get(step.id)
-        if target is None:
-            raise InputError(origin.path, origin.line, origin.col, f"unknown procedure {step.id!r}")
-        given = [name for name, _ in step.args]
-        if sorted(given) != sorted(target.params):
-            raise InputError(origin.path, origin.line, origin.col,
-                             f"{step.id} takes ({', '.join(target.params)}), got ({', '.join(given)})")
+        args = self.arguments(step, "procedure", target.params if target else None, names)
         if step.id not in self.procedures:
             self.procedures[step.id] = Program(step.id, [])  # placeholder against recursion
             self.procedures[step.id] = self.compile(target)
-        args = [(name, self.expr(source, step, f"argument {name}", names)) for name, source in step.args]
         return ("call", step.id, args, when)
 
     def program(self, name: str) -> Program:

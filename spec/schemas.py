@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from mmsem.spec.source import InputError, Located, json_pointer
+from mmsem.spec.source import Located, json_pointer
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 

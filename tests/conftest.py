@@ -1,6 +1,7 @@
 """Shared fixtures. Kernel replay tests need root; in CI (MMSEM_REQUIRE_KERNEL=1) they must run."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,20 @@ def live_kernel():
         pytest.skip(problem)
     from mmsem.semantics.replay.live import LiveKernel
     return LiveKernel()
+
+
+@pytest.fixture
+def spec_copy(tmp_path) -> Path:
+    """A copy of the packaged spec's data files under tmp_path/spec, to break on purpose."""
+    from mmsem.spec import PACKAGE_DIR
+
+    target = tmp_path / "spec"
+    shutil.copytree(PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    return target
+
+
+def replace_once(path: Path, old: str, new: str) -> None:
+    """Replace text that must occur exactly once, so a reworded file fails loudly."""
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
+    path.write_text(text.replace(old, new))

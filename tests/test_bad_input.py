@@ -7,20 +7,17 @@ bytes so that the positions below can be counted by eye.
 Spec defects go through `mmsem check-spec DIR` on a copy of the packaged spec
 directory, changed by one text replacement that must match exactly once (so a
 reworded spec breaks the test loudly instead of testing nothing). check-spec
-prints its findings on stdout, one per line, and exits with 2.
+prints its findings on stderr, one per line, and exits with 2.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from mmsem.spec import PACKAGE_DIR
+from conftest import replace_once
 
 ANON = b"{len: 8p, prot: [PROT_READ], flags: [MAP_PRIVATE, MAP_ANONYMOUS]}"
 
@@ -108,20 +105,6 @@ def test_trace_missing_file(tmp_path):
 
 
 # -- spec directories --------------------------------------------------------------------
-
-@pytest.fixture
-def spec_copy(tmp_path) -> Path:
-    """A copy of the packaged spec's data files under tmp_path/spec."""
-    target = tmp_path / "spec"
-    shutil.copytree(PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    return target
-
-
-def replace_once(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
-    path.write_text(text.replace(old, new))
-
 
 def check_spec(spec_dir: Path) -> subprocess.CompletedProcess:
     return mmsem(spec_dir.parent, "check-spec", spec_dir.name)

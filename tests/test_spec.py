@@ -7,26 +7,13 @@ when loading collects errors (check-spec) and when it raises the first one.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from conftest import replace_once
 from mmsem.semantics.specchecks import check_spec
-from mmsem.spec import PACKAGE_DIR, InputError, default_spec, load_spec
-
-
-@pytest.fixture
-def spec_dir(tmp_path) -> Path:
-    target = tmp_path / "spec"
-    shutil.copytree(PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    return target
-
-
-def replace_once(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
-    path.write_text(text.replace(old, new))
+from mmsem.spec import InputError, default_spec, load_spec
 
 
 def loader_errors(directory: Path) -> list[str]:
@@ -46,9 +33,9 @@ def test_packaged_spec_has_no_problems():
     assert check_spec() == []
 
 
-def test_copy_of_packaged_spec_has_no_problems(spec_dir):
-    assert loader_errors(spec_dir) == []
-    assert check_spec(spec_dir) == []
+def test_copy_of_packaged_spec_has_no_problems(spec_copy):
+    assert loader_errors(spec_copy) == []
+    assert check_spec(spec_copy) == []
 
 
 def test_packaged_spec_contents():
@@ -63,60 +50,60 @@ def test_packaged_spec_contents():
 
 # -- loader-level defects ------------------------------------------------------------------------
 
-def test_duplicate_flag_value_in_a_flag_set(spec_dir):
+def test_duplicate_flag_value_in_a_flag_set(spec_copy):
     # MLOCK_ONFAULT is 1, like MCL_CURRENT: a twin in the mlockall set.
-    replace_once(spec_dir / "flags/mlockall.yaml", "  - name: MCL_FUTURE\n",
+    replace_once(spec_copy / "flags/mlockall.yaml", "  - name: MCL_FUTURE\n",
                  "  - name: MLOCK_ONFAULT\n    brief: a twin\n  - name: MCL_FUTURE\n")
-    assert loader_errors(spec_dir) == [
-        f"{spec_dir}/flags/mlockall.yaml:11:11: MLOCK_ONFAULT has the same value as MCL_CURRENT"]
+    assert loader_errors(spec_copy) == [
+        f"{spec_copy}/flags/mlockall.yaml:11:11: MLOCK_ONFAULT has the same value as MCL_CURRENT"]
 
 
-def test_duplicate_flag_value_from_the_constants(spec_dir):
-    replace_once(spec_dir / "constants.yaml", "MCL_FUTURE: 0x2\n", "MCL_FUTURE: 0x1\n")
-    assert loader_errors(spec_dir) == [
-        f"{spec_dir}/flags/mlockall.yaml:11:11: MCL_FUTURE has the same value as MCL_CURRENT"]
+def test_duplicate_flag_value_from_the_constants(spec_copy):
+    replace_once(spec_copy / "constants.yaml", "MCL_FUTURE: 0x2\n", "MCL_FUTURE: 0x1\n")
+    assert loader_errors(spec_copy) == [
+        f"{spec_copy}/flags/mlockall.yaml:11:11: MCL_FUTURE has the same value as MCL_CURRENT"]
 
 
-def test_flag_without_a_constant(spec_dir):
-    replace_once(spec_dir / "flags/mlock2.yaml", "name: MLOCK_ONFAULT\n", "name: MLOCK_ONFAULTX\n")
-    assert loader_errors(spec_dir) == [
-        f"{spec_dir}/flags/mlock2.yaml:4:11: no value for flag MLOCK_ONFAULTX: not in the headers nor declared"]
+def test_flag_without_a_constant(spec_copy):
+    replace_once(spec_copy / "flags/mlock2.yaml", "name: MLOCK_ONFAULT\n", "name: MLOCK_ONFAULTX\n")
+    assert loader_errors(spec_copy) == [
+        f"{spec_copy}/flags/mlock2.yaml:4:11: no value for flag MLOCK_ONFAULTX: not in the headers nor declared"]
 
 
-def test_syscall_number_names_an_unknown_constant(spec_dir):
-    replace_once(spec_dir / "syscalls/mlock2.yaml", "number: __NR_mlock2\n", "number: __NR_mlock3\n")
-    assert loader_errors(spec_dir) == [f"{spec_dir}/syscalls/mlock2.yaml:4:9: unknown constant __NR_mlock3"]
+def test_syscall_number_names_an_unknown_constant(spec_copy):
+    replace_once(spec_copy / "syscalls/mlock2.yaml", "number: __NR_mlock2\n", "number: __NR_mlock3\n")
+    assert loader_errors(spec_copy) == [f"{spec_copy}/syscalls/mlock2.yaml:4:9: unknown constant __NR_mlock3"]
 
 
-def test_procedure_in_syscalls_directory(spec_dir):
-    (spec_dir / "procedures/do_mlock.yaml").rename(spec_dir / "syscalls/do_mlock.yaml")
-    expected = [f"{spec_dir}/syscalls/do_mlock.yaml:2:7: a procedure belongs in procedures/"]
-    assert loader_errors(spec_dir) == expected
-    assert [str(e) for e in check_spec(spec_dir)] == expected
+def test_procedure_in_syscalls_directory(spec_copy):
+    (spec_copy / "procedures/do_mlock.yaml").rename(spec_copy / "syscalls/do_mlock.yaml")
+    expected = [f"{spec_copy}/syscalls/do_mlock.yaml:2:7: a procedure belongs in procedures/"]
+    assert loader_errors(spec_copy) == expected
+    assert [str(e) for e in check_spec(spec_copy)] == expected
 
 
-def test_syscall_in_procedures_directory(spec_dir):
-    (spec_dir / "syscalls/munlockall.yaml").rename(spec_dir / "procedures/munlockall.yaml")
-    assert loader_errors(spec_dir) == [f"{spec_dir}/procedures/munlockall.yaml:2:7: a syscall belongs in syscalls/"]
+def test_syscall_in_procedures_directory(spec_copy):
+    (spec_copy / "syscalls/munlockall.yaml").rename(spec_copy / "procedures/munlockall.yaml")
+    assert loader_errors(spec_copy) == [f"{spec_copy}/procedures/munlockall.yaml:2:7: a syscall belongs in syscalls/"]
 
 
-def test_name_differs_from_file_name(spec_dir):
-    (spec_dir / "syscalls/munlockall.yaml").rename(spec_dir / "syscalls/munlock_all.yaml")
-    expected = [f"{spec_dir}/syscalls/munlock_all.yaml:1:7: name 'munlockall' does not match the file name"]
-    assert loader_errors(spec_dir) == expected
-    assert [str(e) for e in check_spec(spec_dir)] == expected
+def test_name_differs_from_file_name(spec_copy):
+    (spec_copy / "syscalls/munlockall.yaml").rename(spec_copy / "syscalls/munlock_all.yaml")
+    expected = [f"{spec_copy}/syscalls/munlock_all.yaml:1:7: name 'munlockall' does not match the file name"]
+    assert loader_errors(spec_copy) == expected
+    assert [str(e) for e in check_spec(spec_copy)] == expected
 
 
-def test_errors_are_collected_in_file_order(spec_dir):
-    replace_once(spec_dir / "syscalls/mlock2.yaml", "number: __NR_mlock2\n", "number: __NR_mlock3\n")
-    replace_once(spec_dir / "flags/mlock2.yaml", "name: MLOCK_ONFAULT\n", "name: MLOCK_ONFAULTX\n")
-    assert [str(e) for e in check_spec(spec_dir)] == [
-        f"{spec_dir}/flags/mlock2.yaml:4:11: no value for flag MLOCK_ONFAULTX: not in the headers nor declared",
-        f"{spec_dir}/syscalls/mlock2.yaml:4:9: unknown constant __NR_mlock3",
+def test_errors_are_collected_in_file_order(spec_copy):
+    replace_once(spec_copy / "syscalls/mlock2.yaml", "number: __NR_mlock2\n", "number: __NR_mlock3\n")
+    replace_once(spec_copy / "flags/mlock2.yaml", "name: MLOCK_ONFAULT\n", "name: MLOCK_ONFAULTX\n")
+    assert [str(e) for e in check_spec(spec_copy)] == [
+        f"{spec_copy}/flags/mlock2.yaml:4:11: no value for flag MLOCK_ONFAULTX: not in the headers nor declared",
+        f"{spec_copy}/syscalls/mlock2.yaml:4:9: unknown constant __NR_mlock3",
     ]
 
 
-def test_not_a_spec_directory(tmp_path):
+def test_not_a_spec_copyectory(tmp_path):
     with pytest.raises(InputError) as info:
         load_spec(tmp_path / "nowhere")
     assert str(info.value) == f"{tmp_path}/nowhere:1:1: not a spec directory"

@@ -28,6 +28,7 @@ from mmsem.semantics.expr import MASK64, Namespace, compile_expr
 from mmsem.semantics.namespace import FUNCTIONS
 from mmsem.semantics.observe import Observation, PageObs
 from mmsem.semantics.program import Outcome, errno_name
+from mmsem.semantics.replay import ReplayUnavailable
 from mmsem.semantics.runner import StepRecord, TraceResult
 from mmsem.semantics.state import Outside
 from mmsem.semantics.trace import PURE_FUNCTIONS, Trace
@@ -44,10 +45,6 @@ MAX_MAP_COUNT = Path("/proc/sys/vm/max_map_count")
 #: processes have far fewer mappings; the old value is restored afterwards.
 MAP_COUNT_WINDOW = 2048
 NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
-
-
-class ReplayUnavailable(Exception):
-    """The live kernel cannot replay traces here (no compiler, not root...)."""
 
 
 # -- building the agent ------------------------------------------------------------------
