@@ -14,7 +14,8 @@ def kernel_available() -> str | None:
     """None when the live replay can run here, else why not."""
     if os.geteuid() != 0:
         return "the kernel replay needs root"
-    from mmsem.semantics.replay.live import LiveKernel, ReplayUnavailable
+    from mmsem.semantics.replay import ReplayUnavailable
+    from mmsem.semantics.replay.live import LiveKernel
     try:
         LiveKernel()
     except ReplayUnavailable as exc:

@@ -1,0 +1,137 @@
+"""The parsed form of a man page: what the lint rules query.
+
+The roff parser (roff.py) builds a :class:`Document` from man(7) source, keeping a
+source position for everything: lines are 1-based, columns are 1-based (the column
+of the first character in the source line). Text is "plain": font escapes removed,
+special characters resolved (``\\-`` is ``-``, ``\\(em`` is an em dash), requests
+and comments dropped; :class:`Span` maps offsets in plain text back to the source.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Origin:
+    """A source position; ``via`` names the file that included this one with .so, if any."""
+
+    path: str
+    line: int
+    col: int = 1
+    via: "Origin | None" = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass
+class Span:
+    """Plain text with the source position of each of its pieces.
+
+    ``pieces`` holds (offset in text, Origin) in increasing offset order: each piece
+    of text from that offset up to the next comes from the source position given.
+    """
+
+    text: str = ""
+    pieces: list = field(default_factory=list)
+
+    def origin_at(self, offset: int) -> Origin:
+        """Source position of the character at `offset` of the plain text."""
+        if not self.pieces:
+            raise ValueError("empty span")
+        offsets = [p[0] for p in self.pieces]
+        i = max(bisect.bisect_right(offsets, offset) - 1, 0)
+        start, origin = self.pieces[i]
+        if i + 1 < len(self.pieces) and offset >= self.pieces[i + 1][0]:
+            return self.pieces[i + 1][1]
+        # within one source line: advance the column by the distance (escapes may make it inexact)
+        return Origin(origin.path, origin.line, origin.col + (offset - start), origin.via)
+
+    @property
+    def origin(self) -> Origin:
+        return self.pieces[0][1]
+
+    def append(self, text: str, origin: Origin, separator: str = " ") -> None:
+        """Add text from `origin`, joined to what is there by `separator`."""
+        if self.text and text:
+            self.text += separator
+        self.pieces.append((len(self.text), origin))
+        self.text += text
+
+
+@dataclass
+class Paragraph:
+    """A run of text: plain (PP/P/LP), tagged (TP/IP with a tag), or literal (nf/EX)."""
+
+    kind: str  # "plain", "tagged", "literal"
+    body: Span
+    tag: Span | None = None  # the tag line of TP, or the argument of IP
+    indent: int = 0  # RS nesting depth when the paragraph started
+
+
+@dataclass
+class ErrorEntry:
+    """One item of ERRORS: ``.TP`` + ``.B ENOMEM`` followed by its explanation.
+
+    ``scope`` lists the functions a prefix like "(mlockall())" or "(mlock(),
+    mlock2())" restricts the entry to; empty means every function of the page.
+    """
+
+    errno: str
+    body: Span
+    origin: Origin
+    scope: tuple[str, ...] = ()
+
+
+@dataclass
+class Prototype:
+    """A function prototype of SYNOPSIS, as C text on one line (continuations joined)."""
+
+    name: str  # the function's name
+    text: str  # normalised C text, e.g. "int mlock2(const void *addr, size_t len, unsigned int flags);"
+    origin: Origin
+
+
+@dataclass
+class SinceNote:
+    """A "(since Linux X.Y)" note and what it qualifies (a flag or function name)."""
+
+    subject: str
+    version: str
+    origin: Origin
+
+
+@dataclass
+class Section:
+    name: str  # as written in .SH, upper case for man-pages (DESCRIPTION)
+    origin: Origin
+    paragraphs: list = field(default_factory=list)
+    subsections: list = field(default_factory=list)  # (name, Origin) of each .SS, in order
+
+
+@dataclass
+class Comment:
+    text: str  # the comment without the leading .\\" or \\"
+    origin: Origin
+
+
+@dataclass
+class Document:
+    path: str
+    title: str = ""  # .TH name
+    man_section: str = ""  # .TH section
+    names: tuple[str, ...] = ()  # the functions the NAME section lists
+    sections: list = field(default_factory=list)
+    errors: list = field(default_factory=list)  # ErrorEntry, in page order
+    prototypes: list = field(default_factory=list)  # Prototype, in SYNOPSIS order
+    since: list = field(default_factory=list)  # SinceNote, in page order
+    comments: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # (Origin, message): markup the parser could not make sense of
+
+    def section(self, name: str) -> Section | None:
+        for section in self.sections:
+            if section.name == name:
+                return section
+        return None
