@@ -69,6 +69,11 @@ class Paragraph:
     body: Span
     tag: Span | None = None  # the tag line of TP, or the argument of IP
     indent: int = 0  # RS nesting depth when the paragraph started
+    # The tagged paragraph this one continues (an untagged .IP, or text after .EE or
+    # inside .RS, within the item of a .TP list), so "the text about MAP_FIXED" is the
+    # tagged paragraph plus the paragraphs whose item it is.
+    item: "Paragraph | None" = field(default=None, repr=False, compare=False)
+    subsection: str = ""  # the .SS the paragraph is under, "" before the first one
 
 
 @dataclass
@@ -83,6 +88,9 @@ class ErrorEntry:
     body: Span
     origin: Origin
     scope: tuple[str, ...] = ()
+    # Other parenthesised conditions on the entry, from the tag or the start of the body:
+    # ("Linux 2.6.9 and later",), ("Not on Linux",), ("since Linux 4.3",), ("for MADV_COLLAPSE",).
+    qualifiers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -90,7 +98,9 @@ class Prototype:
     """A function prototype of SYNOPSIS, as C text on one line (continuations joined)."""
 
     name: str  # the function's name
-    text: str  # normalised C text, e.g. "int mlock2(const void *addr, size_t len, unsigned int flags);"
+    # normalised C text, as the page writes it (man-pages 6 writes buffers as
+    # "const void addr[.len]"), e.g. "int mlock2(const void addr[.len], size_t len, unsigned int flags);"
+    text: str
     origin: Origin
 
 
@@ -129,6 +139,9 @@ class Document:
     since: list = field(default_factory=list)  # SinceNote, in page order
     comments: list = field(default_factory=list)
     problems: list = field(default_factory=list)  # (Origin, message): markup the parser could not make sense of
+    # The file whose text is the page: `path` itself, or the page it links to (a symbolic
+    # link such as munmap.2.gz -> mmap.2.gz, or a page that is only ".so man2/mmap.2").
+    source: str = ""
 
     def section(self, name: str) -> Section | None:
         for section in self.sections:

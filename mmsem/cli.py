@@ -97,6 +97,27 @@ def cmd_conform(args) -> int:
     return EXIT_FINDINGS if report.undeclared else EXIT_OK
 
 
+def cmd_kernels(args) -> int:
+    from mmsem.semantics.replay import ReplayUnavailable
+    from mmsem.semantics.replay import qemu
+
+    if args.action == "fetch":
+        try:
+            image = qemu.fetch_kernel(args.version, refresh=args.refresh)
+        except ReplayUnavailable as exc:
+            raise InputError("kernels", 1, 1, str(exc)) from None
+        images = [image]
+    else:
+        images = qemu.cached_kernels()
+        if not images:
+            print(f"no kernel images cached in {qemu.kernels_dir()} (mmsem kernels fetch 6.1)")
+    for image in images:
+        boots = "the uncompressed vmlinux" if image.vmlinux else "the compressed vmlinuz"
+        print(f"qemu:{image.version}: {image.describe()}")
+        print(f"  cached at {image.boot_file.parent} (boots {boots}); version string: {image.banner}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mmsem", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -121,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="directory for shrunk diverging traces (default conform-divergences)")
     conform.add_argument("--spec", default=None, help=argparse.SUPPRESS)  # a spec copy, for mutation tests
     conform.set_defaults(func=cmd_conform)
+
+    kernels = sub.add_parser("kernels", help="fetch or list the kernel images for qemu:X.Y targets")
+    kernels_sub = kernels.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    fetch = kernels_sub.add_parser("fetch", help="download Debian's kernel image for Linux X.Y into the cache")
+    fetch.add_argument("version", help="kernel version X.Y (e.g. 6.1)")
+    fetch.add_argument("--refresh", action="store_true", help="fetch the registry's newest build even if one is cached")
+    kernels_sub.add_parser("list", help="list the cached kernel images")
+    kernels.set_defaults(func=cmd_kernels)
 
     check = sub.add_parser("check-spec", help="validate a spec directory (schema and semantic checks)")
     check.add_argument("dir", nargs="?", default=None, help="spec directory (default: the packaged spec)")

@@ -271,7 +271,8 @@ class Campaign:
     # -- the campaign ---------------------------------------------------------------------
     def run(self, count: int, seed: int, steps: int, progress: Progress | None = None) -> Report:
         calibration = self.kernel.calibration()
-        options = generate.Options(steps=steps, base_vmas=calibration.outside.vmas)
+        outside = calibration.outside
+        options = generate.Options(steps=steps, base_vmas=len(outside.mappings) + outside.vmas)
         gen = generate.Generator(seed, self.spec, options)
         profile = self.engine.profile(self.kernel.profile_name)
         report = Report(seed=seed, kernel=self.kernel.name, profile=profile.name)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from mmsem.semantics.advice import compile_rules
 from mmsem.semantics.config import Config
 from mmsem.semantics.expr import MASK64
 from mmsem.semantics.layout import FD_BASE
 from mmsem.semantics.program import Compiler, Context, Outcome, errno_name, run
-from mmsem.semantics.state import HugePool, MemObject, Mm, Process, System
+from mmsem.semantics.state import HugePool, MemObject, Mm, Process, System, Vma, new_anon_id
 from mmsem.spec import default_spec
 from mmsem.spec.model import Profile, Spec
 
@@ -22,6 +23,18 @@ class StepResult:
     #: Outcomes the kernel may also produce here, which the model cannot predict
     #: (memory pressure); the state after them is not modelled.
     alternatives: tuple[Outcome, ...] = ()
+
+
+#: The program's file, behind its file-backed mappings: in the page cache, read-only.
+PROGRAM = MemObject("program", 1 << 40, writable=False)
+
+
+def add_own_mappings(mm: Mm, mappings) -> None:
+    """The process's own mappings, as measured. Each gets its own anon_vma identity, as
+    written program data and stack have, so none merges with another by accident."""
+    for m in mappings:
+        mm.insert(Vma(m.start, m.end, m.flags, PROGRAM if m.file_backed else None, m.pgoff,
+                      new_anon_id(), own=True))
 
 
 def coerce(kind: str, width: int, value) -> int:
@@ -43,6 +56,7 @@ class Engine:
         self.compiler = Compiler(self.spec)
         self.programs = {name: self.compiler.program(name) for name in self.spec.syscalls}
         self.procedures = self.compiler.procedures
+        self.tables = {fs.name: compile_rules(fs, self.spec) for fs in self.spec.flagsets.values() if fs.values}
         self._masks: dict = {}
 
     # -- setting up ---------------------------------------------------------------
@@ -59,9 +73,10 @@ class Engine:
         profile = self.profile(config.profile_name)
         system = System(profile=profile, max_map_count=config.max_map_count,
                         pool=HugePool(config.hugetlb_pages, config.hugetlb_pages, 0))
-        for i, (name, (size, hugetlb)) in enumerate((files or {}).items()):
-            system.fds[FD_BASE + i] = MemObject(name, size, hugetlb)
+        for i, (name, (size, hugetlb, writable)) in enumerate((files or {}).items()):
+            system.fds[FD_BASE + i] = MemObject(name, size, hugetlb, writable)
         mm = Mm(outside=copy.copy(config.outside))
+        add_own_mappings(mm, config.outside.mappings)
         system.processes[MAIN] = Process(MAIN, mm, config.privileged, config.rlimit_memlock)
         return system
 
@@ -76,7 +91,7 @@ class Engine:
         for arg in entry.args:
             value = args[arg.name] if arg.name in args else arg.default
             env[arg.name] = coerce(arg.kind, arg.width, value)
-        ctx = Context(system, system.processes[proc], profile.traits, self.flag_masks(profile), slot)
+        ctx = Context(system, system.processes[proc], profile.traits, self.flag_masks(profile), self.tables, slot)
         kind, value = run(self.programs[name], env, ctx, self.procedures)
         if kind == "fail":
             outcome = value
@@ -104,4 +119,6 @@ def _flag_masks(spec: Spec, profile: Profile) -> dict:
                 known |= flag.value
         masks[flagset.name] = (known, ignored)
     masks["unavailable"] = frozenset(unavailable)
+    masks["values"] = {fs.name: frozenset(f.value for f in fs.flags if f.name not in unavailable)
+                       for fs in spec.flagsets.values() if fs.values}
     return masks

@@ -21,7 +21,7 @@ from mmsem.spec.model import Spec
 PAGE = 4096
 MASK64 = (1 << 64) - 1
 #: Relative frequency of each step, by name; calls not listed get DEFAULT_WEIGHT.
-STEP_WEIGHTS = {"mmap": 5, "touch": 4, "mlock": 3, "mlock2": 3, "munlock": 3, "munmap": 3,
+STEP_WEIGHTS = {"mmap": 5, "touch": 4, "mlock": 3, "mlock2": 3, "munlock": 3, "munmap": 3, "madvise": 4,
                 "mlockall": 2, "munlockall": 1}
 DEFAULT_WEIGHT = 2
 #: Chance that a flag bit is set, by flag; others get FLAG_CHANCE.
@@ -33,7 +33,7 @@ FLAG_CHANCE = 0.07
 #: Chance of a field value (mapping type) outside the known ones.
 ODD_FIELD_CHANCE = 0.04
 #: Flags whose use needs a resource the live replay does not set up in random traces.
-NEVER_GENERATED = {"MAP_SYNC", "MAP_UNINITIALIZED"}
+NEVER_GENERATED = {"MAP_SYNC", "MAP_UNINITIALIZED", "MADV_HWPOISON", "MADV_SOFT_OFFLINE"}
 #: RLIMIT_MEMLOCK values. Not "unlimited": raising the hard limit (8 MiB by default) needs
 #: CAP_SYS_RESOURCE, which the replay may not have (root in a container often lacks it).
 RLIMITS = [0, 4095, "1p", "4p", "8p", "16p", "64p", "1024p", "2048p"]
@@ -90,6 +90,10 @@ class Generator:
 
     def flags(self, flagset_name: str) -> list:
         flagset = self.spec.flagsets[flagset_name]
+        if flagset.values:  # one value of the set, now and then one no kernel knows
+            if self.chance(0.03):
+                return [self.rng.choice([77, 1000, -1])]
+            return [self.rng.choice([f.name for f in flagset.flags if f.name not in NEVER_GENERATED])]
         chosen = []
         for field in flagset.fields:
             members = [f.name for f in flagset.flags if f.field == field]
@@ -116,7 +120,8 @@ class Generator:
         if kind == "flags":
             return self.flags(arg.flagset)
         if kind == "prot":
-            return [n for n in ("PROT_READ", "PROT_WRITE", "PROT_EXEC") if self.chance(FLAG_CHANCES[n])]
+            names = [f.name for f in self.spec.flagsets["prot"].flags]
+            return [n for n in names if self.chance(FLAG_CHANCES.get(n, 0.03))]
         if kind == "fd":
             if files and self.chance(0.8):
                 return self.rng.choice(files)
@@ -153,6 +158,8 @@ class Generator:
         if self.options.files and self.chance(0.5):
             for letter in "FG"[: rng.randint(1, 2)]:
                 files[letter] = {"size": self.pages(0, 6)}
+                if self.chance(0.2):
+                    files[letter]["writable"] = False
         names: dict = {}  # bound name -> length in pages
         steps = []
         config = self.config()

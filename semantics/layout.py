@@ -12,7 +12,8 @@ the trace lists them; the replay moves its memfds there.
 
 from __future__ import annotations
 
-from mmsem.semantics.state import Outside
+from mmsem.semantics.state import Outside, OwnMapping
+from mmsem.spec import default_spec
 
 ARENA_BASE = 0x100000000000  # 16 TiB
 SLOT_SIZE = 2 << 20
@@ -20,10 +21,29 @@ ARENA_SLOTS = 512  # 1 GiB of address space
 ARENA_END = ARENA_BASE + SLOT_SIZE * ARENA_SLOTS
 FD_BASE = 1000
 
-#: The replay helper's own mappings, as measured by `mmsem run --kernel` on the
-#: development machine; the kernel backend measures them afresh and passes the
-#: figures to the engine, so these only serve engine-only runs.
-DEFAULT_OUTSIDE = Outside(vmas=11, pages=394, lockable_pages=386)
+
+def _flags(*names: str) -> int:
+    return sum(default_spec().constants[name] for name in names)
+
+
+#: The replay agent's own mappings as `mmsem run --kernel` measured them on Linux
+#: 6.18.44 (static agent, no address randomisation): program, data, bss, heap, vvar,
+#: vvar_vclock, vdso, stack. The kernel backends measure them afresh and pass them
+#: to the engine; these only serve engine-only runs, so that mlockall, the limits
+#: and walks over large ranges meet a realistic process.
+DEFAULT_OUTSIDE = Outside(mappings=(
+    OwnMapping(0x400000, 0x401000, _flags('VM_READ', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC'), True, 0x0),
+    OwnMapping(0x401000, 0x47d000, _flags('VM_READ', 'VM_EXEC', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC'), True, 0x1),
+    OwnMapping(0x47d000, 0x4a5000, _flags('VM_READ', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC'), True, 0x7d),
+    OwnMapping(0x4a5000, 0x4a9000, _flags('VM_READ', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), True, 0xa5),
+    OwnMapping(0x4a9000, 0x4ac000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), True, 0xa9),
+    OwnMapping(0x4ac000, 0x53e000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), False, 0x4ac),
+    OwnMapping(0x53e000, 0x560000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), False, 0x53e),
+    OwnMapping(0x7ffff7ff7000, 0x7ffff7ffb000, _flags('VM_READ', 'VM_MAYREAD', 'VM_PFNMAP', 'VM_IO', 'VM_DONTEXPAND', 'VM_DONTDUMP'), False, 0x7ffff7ff7),
+    OwnMapping(0x7ffff7ffb000, 0x7ffff7ffd000, _flags('VM_READ', 'VM_MAYREAD', 'VM_PFNMAP', 'VM_IO', 'VM_DONTEXPAND', 'VM_DONTDUMP'), False, 0x7ffff7ffb),
+    OwnMapping(0x7ffff7ffd000, 0x7ffff7fff000, _flags('VM_READ', 'VM_EXEC', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_DONTEXPAND'), False, 0x7ffff7ffd),
+    OwnMapping(0x7ffffffde000, 0x7ffffffff000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_GROWSDOWN', 'VM_ACCOUNT'), False, 0x7ffffffde),
+), brk=0x560000)
 
 
 def slots_for(length: int) -> int:

@@ -147,7 +147,7 @@ def huge_align(ctx, x):
 @function()
 def prot_vm_flags(ctx, prot):
     """calc_vm_prot_bits: PROT_READ/WRITE/EXEC as VM_READ/WRITE/EXEC."""
-    return (VM_READ if prot & 1 else 0) | (VM_WRITE if prot & 2 else 0) | (VM_EXEC if prot & 4 else 0)
+    return vma_ops.prot_to_vm(prot)
 
 
 # -- flags and versions ---------------------------------------------------------------
@@ -156,6 +156,12 @@ def prot_vm_flags(ctx, prot):
 def valid_flags(ctx, flagset):
     """Mask of the flags of a set that the profile's kernel knows."""
     return ctx.flag_masks[flagset][0]
+
+
+@function(None, "flagset")
+def known_value(ctx, value, flagset):
+    """value is one of the set's values that the profile's kernel knows (for value sets like madvise)."""
+    return value in ctx.flag_masks["values"].get(flagset, ())
 
 
 @function(None, "flagset")
@@ -227,6 +233,13 @@ def huge_page_available(ctx, addr):
 def is_file(ctx, fd):
     """fd refers to an open file of the trace."""
     return fd in ctx.system.fds
+
+
+@function()
+def file_writable(ctx, fd):
+    """fd is open for writing (the trace's files are, unless declared writable: false)."""
+    obj = ctx.system.fds.get(fd)
+    return bool(obj and obj.writable)
 
 
 @function()

@@ -1,18 +1,13 @@
-"""Effect primitives: the operations a spec's ``do:`` steps name.
+"""Effect primitives of the mlock family, mmap, munmap, mprotect and touch.
 
-Each primitive is registered with the errnos it can report; check-spec verifies
-that every ``do:`` step names a primitive, passes exactly its parameters, and
-declares (under ``raises``) every errno it can report. A primitive returns None on
-success or an errno name; what it changed before failing stays changed.
+A primitive returns None on success or an errno name; what it changed before
+failing stays changed, as in the kernel. The registry is in registry.py.
 """
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
-from typing import Callable
-
 from mmsem.semantics import vma_ops
+from mmsem.semantics.registry import primitive
 from mmsem.semantics.state import (
     HPAGE_PAGES,
     HPAGE_SIZE,
@@ -20,7 +15,9 @@ from mmsem.semantics.state import (
     PAGE_SIZE,
     VM_ACCOUNT,
     VM_DONTEXPAND,
+    VM_ACCESS,
     VM_DROPPABLE,
+    VM_GROWSDOWN,
     VM_HUGETLB,
     VM_IO,
     VM_LOCKED,
@@ -37,28 +34,7 @@ from mmsem.spec import default_spec
 
 _C = default_spec().constants
 MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = _C["MCL_CURRENT"], _C["MCL_FUTURE"], _C["MCL_ONFAULT"]
-
-
-@dataclass(frozen=True)
-class Primitive:
-    name: str
-    params: tuple[str, ...]
-    errnos: frozenset[str]
-    impl: Callable
-    doc: str
-
-
-PRIMITIVES: dict[str, Primitive] = {}
-
-
-def primitive(*errnos: str):
-    """Register ``fn(ctx, **params)``, which may report the given errnos."""
-    def register(fn):
-        params = tuple(inspect.signature(fn).parameters)[1:]
-        PRIMITIVES[fn.__name__] = Primitive(fn.__name__, params, frozenset(errnos), fn,
-                                            inspect.getdoc(fn) or "")
-        return fn
-    return register
+PROT_GROWSDOWN, PROT_GROWSUP = _C["PROT_GROWSDOWN"], _C["PROT_GROWSUP"]
 
 
 @primitive("ENOMEM")
@@ -236,6 +212,46 @@ def map_region(ctx, start, length, vm_flags, fd, pgoff):
         else:
             mm.locked_vm += length >> PAGE_SHIFT
     return None
+
+
+@primitive("ENOMEM", "EINVAL", "EACCES", "EPERM")
+def protect_range(ctx, start, end, prot, grows):
+    """Give every mapping of [start, end) the protection prot (do_mprotect_pkey).
+
+    With PROT_GROWSDOWN the range starts at the start of the mapping, which must
+    grow down. Mappings are changed in address order and split at the range's
+    ends; a hole, a split beyond vm.max_map_count, an access the mapping may not
+    have (EACCES) or a sealed mapping (EPERM) stops the walk with the mappings
+    before it changed.
+    """
+    mm, system = ctx.mm, ctx.system
+    i = mm.first_from(start)
+    if i >= len(mm.vmas) or mm.vmas[i].start >= end:
+        return "ENOMEM"
+    vma = mm.vmas[i]
+    if grows & PROT_GROWSDOWN:
+        start = vma.start
+        if not vma.flags & VM_GROWSDOWN:
+            return "EINVAL"
+    elif vma.start > start:
+        return "ENOMEM"
+    elif grows & PROT_GROWSUP:
+        return "EINVAL"  # no mapping grows up on x86
+    access = vma_ops.prot_to_vm(prot)
+    nstart, tmp = start, vma.start
+    while i < len(mm.vmas) and mm.vmas[i].start < end:
+        vma = mm.vmas[i]
+        if vma.start != tmp:
+            return "ENOMEM"
+        newflags = access | (vma.flags & ~VM_ACCESS)
+        if (newflags & ~(newflags >> 4)) & VM_ACCESS:  # each VM_MAY* bit sits 4 above its VM_* bit
+            return "EACCES"
+        err, j = vma_ops.mprotect_fixup(system, mm, i, nstart, min(vma.end, end), newflags)
+        if err:
+            return err
+        tmp = nstart = mm.vmas[j].end
+        i = j + 1
+    return "ENOMEM" if tmp < end else None
 
 
 @primitive()

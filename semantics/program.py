@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from mmsem.semantics.expr import ExprError, Namespace, compile_expr
 from mmsem.semantics.namespace import FUNCTIONS, STATE
-from mmsem.semantics.primitives import PRIMITIVES
+from mmsem.semantics.effects import PRIMITIVES
 from mmsem.spec.model import Spec, Step, Syscall
 from mmsem.spec.source import InputError
 
@@ -64,6 +64,7 @@ class Context:
     proc: object
     traits: frozenset
     flag_masks: dict
+    tables: dict  # compiled per-value rules of value sets (madvise), by set name
     slot: int | None = None
     alternatives: list = field(default_factory=list)
 

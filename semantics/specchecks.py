@@ -13,7 +13,8 @@ from pathlib import Path
 
 from mmsem.semantics.expr import ExprError, Namespace, compile_expr
 from mmsem.semantics.namespace import FUNCTIONS
-from mmsem.semantics.primitives import PRIMITIVES
+from mmsem.semantics.advice import compile_rules
+from mmsem.semantics.effects import PRIMITIVES
 from mmsem.semantics.program import Compiler
 from mmsem.semantics.trace import PURE_FUNCTIONS
 from mmsem.spec.loader import load_spec
@@ -68,5 +69,11 @@ def check_spec(directory: str | Path | None = None) -> list[InputError]:
             errors.append(exc)
         errors.extend(_undeclared_errnos(entry))
         errors.extend(_placement_errors(spec, entry))
+    for flagset in spec.flagsets.values():
+        if flagset.values:
+            try:
+                compile_rules(flagset, spec)
+            except InputError as exc:
+                errors.append(exc)
     unique = {str(e): e for e in errors}
     return sorted(unique.values(), key=lambda e: (e.path, e.line, e.col, e.message))

@@ -25,6 +25,7 @@ VM_SPECIAL, VM_HUGETLB, VM_DROPPABLE = _C["VM_SPECIAL"], _C["VM_HUGETLB"], _C["V
 VM_IO, VM_PFNMAP, VM_DONTEXPAND = _C["VM_IO"], _C["VM_PFNMAP"], _C["VM_DONTEXPAND"]
 VM_ACCOUNT, VM_NORESERVE = _C["VM_ACCOUNT"], _C["VM_NORESERVE"]
 VM_GROWSDOWN = _C["VM_GROWSDOWN"]
+VM_SEALED, VM_DONTCOPY, VM_WIPEONFORK = _C["VM_SEALED"], _C["VM_DONTCOPY"], _C["VM_WIPEONFORK"]
 VM_ACCESS = VM_READ | VM_WRITE | VM_EXEC
 HPAGE_PAGES = HPAGE_SIZE // PAGE_SIZE
 
@@ -38,6 +39,7 @@ class MemObject:
     name: str
     size: int  # bytes
     hugetlb: bool = False
+    writable: bool = True  # the trace's descriptor for it is open for writing
     anonymous: bool = False  # made by mmap itself (shared anonymous or MAP_HUGETLB), freed with its last mapping
     # hugetlb MAP_SHARED only, per huge page index: pages allocated, reservations not yet
     # used, and the file's reserve map (indexes reserved or allocated, kept for its life)
@@ -60,6 +62,7 @@ class Vma:
     pgoff: int = 0  # page offset of `start` in obj (or start >> PAGE_SHIFT for anonymous)
     anon: int | None = None  # identity of the anon_vma, once private pages exist
     resv: set = field(default_factory=set)  # hugetlb MAP_PRIVATE: reserved huge page indexes
+    own: bool = False  # one of the process's own mappings (Outside.mappings), not the trace's
 
     @property
     def pages(self) -> int:
@@ -70,7 +73,7 @@ class Vma:
 
     def copy_range(self, start: int, end: int) -> "Vma":
         """The part [start, end) of this mapping, sharing its object and anon_vma."""
-        part = Vma(start, end, self.flags, self.obj, self.pgoff_at(start), self.anon)
+        part = Vma(start, end, self.flags, self.obj, self.pgoff_at(start), self.anon, own=self.own)
         if self.resv:
             first = (part.pgoff * PAGE_SIZE) // HPAGE_SIZE
             last = ((part.pgoff * PAGE_SIZE) + (end - start)) // HPAGE_SIZE
@@ -78,26 +81,43 @@ class Vma:
         return part
 
 
+@dataclass(frozen=True)
+class OwnMapping:
+    """A mapping the traced process has of its own (program, stack, vdso), as measured."""
+
+    start: int
+    end: int
+    flags: int
+    file_backed: bool
+    pgoff: int
+
+
 @dataclass
 class Outside:
-    """The process's mappings outside the trace arena (program, libc, stack).
+    """What the process has besides the trace's mappings.
 
-    They matter to the kernel's limits: mlockall(MCL_CURRENT) tests the whole
-    address space against RLIMIT_MEMLOCK and locks these too, and every mapping
-    counts towards vm.max_map_count. The replay measures them; the engine uses
-    the measured figures.
+    ``mappings`` are the replay agent's own mappings, measured once (the agent runs
+    without address randomisation, so they are the same in every child); the
+    engine models them as ordinary mappings, so that mlockall locks them, limits
+    count them and walks over large ranges meet them. ``vmas``/``pages``/
+    ``lockable_pages`` summarise further mappings that are not modelled one by
+    one: the filler mappings that bring a trace near vm.max_map_count (or, when
+    no layout was measured, the whole process). ``brk`` is the program break.
     """
 
     vmas: int = 0
     pages: int = 0
     lockable_pages: int = 0
-    lock_flags: int = 0  # VM_LOCKED[|VM_LOCKONFAULT] after mlockall
+    lock_flags: int = 0  # VM_LOCKED[|VM_LOCKONFAULT] of the summarised mappings after mlockall
+    mappings: tuple = ()
+    brk: int = 0
 
 
 @dataclass
 class Mm:
     vmas: list = field(default_factory=list)  # sorted, disjoint
     resident: set = field(default_factory=set)  # page numbers with a present PTE
+    cow: set = field(default_factory=set)  # page numbers holding a private copy (written private pages)
     locked_vm: int = 0  # pages (VmLck), including the outside part
     def_flags: int = 0
     outside: Outside = field(default_factory=Outside)
@@ -148,9 +168,10 @@ class Mm:
         return i
 
     def arena_locked_vm(self) -> int:
-        """locked_vm less the outside mappings' share: what the observation compares."""
-        outside = self.outside.lockable_pages if self.outside.lock_flags & VM_LOCKED else 0
-        return self.locked_vm - outside
+        """locked_vm less the share of the process's own mappings: what the observation compares."""
+        own = sum(v.pages for v in self.vmas if v.own and v.flags & VM_LOCKED)
+        summarised = self.outside.lockable_pages if self.outside.lock_flags & VM_LOCKED else 0
+        return self.locked_vm - own - summarised
 
 
 @dataclass

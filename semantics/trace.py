@@ -15,6 +15,7 @@ Arithmetic wraps at 2**64 like the kernel's unsigned long.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +90,7 @@ class Trace:
     path: str
     name: str
     config: Config
-    files: dict  # name -> (size, hugetlb), in declaration order
+    files: dict  # name -> (size, hugetlb, writable), in declaration order
     file_fds: dict  # name -> fd
     steps: list
     bindings: dict = field(default_factory=dict)  # name -> Binding
@@ -182,6 +183,8 @@ class _Loader:
 
     def flags(self, value, flagset, pointer) -> int:
         items = value if isinstance(value, list) else [value]
+        if flagset is not None and flagset.values and len(items) != 1:
+            raise self.error(pointer, f"give exactly one {flagset.name} value")
         total = 0
         for i, item in enumerate(items):
             total |= self.flag_value(item, flagset, pointer + ((i,) if isinstance(value, list) else ()))
@@ -244,8 +247,9 @@ class _Loader:
         call = calls[0]
         entry = self.spec.syscalls.get(call)
         if entry is None:
-            known = ", ".join(sorted(self.spec.syscalls))
-            raise self.error(pointer + (call,), f"unknown system call or pseudo-step {call!r} (known: {known})")
+            close = difflib.get_close_matches(call, sorted(self.spec.syscalls), n=2)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"known: {', '.join(sorted(self.spec.syscalls))}"
+            raise self.error(pointer + (call,), f"unknown system call or pseudo-step {call!r} ({hint})")
         given = item[call] or {}
         if not isinstance(given, dict):
             raise self.error(pointer + (call,), f"the arguments of {call} must be a mapping")
@@ -334,7 +338,7 @@ class _Loader:
         files = {}
         for i, (name, info) in enumerate((data.get("files") or {}).items()):
             size = self.quantity(info["size"], ("files", name, "size"))
-            files[name] = (size, bool(info.get("hugetlb", False)))
+            files[name] = (size, bool(info.get("hugetlb", False)), bool(info.get("writable", True)))
             self.file_fds[name] = layout.FD_BASE + i
         steps = [self.step(i, item) for i, item in enumerate(data["steps"])]
         expect_state = self.state(data["expect_state"], ("expect_state",)) if "expect_state" in data else None

@@ -20,6 +20,11 @@ from mmsem.semantics.state import (
     VM_HUGETLB,
     VM_LOCKED,
     VM_LOCKONFAULT,
+    VM_ACCOUNT,
+    VM_EXEC,
+    VM_NORESERVE,
+    VM_READ,
+    VM_SEALED,
     VM_SHARED,
     VM_SPECIAL,
     VM_WRITE,
@@ -71,6 +76,15 @@ def merge_new(mm: Mm, i: int) -> int:
     return i
 
 
+def split_check(system: System, mm: Mm, vma: Vma, addr: int) -> str | None:
+    """split_vma's refusals: the mapping count at its limit, or a huge page mapping cut off a huge page."""
+    if mm.map_count >= system.max_map_count:
+        return "ENOMEM"
+    if vma.flags & VM_HUGETLB and addr % HPAGE_SIZE:
+        return "EINVAL"  # hugetlb_vm_op_split
+    return None
+
+
 def modify_flags(system: System, mm: Mm, i: int, start: int, end: int, newflags: int) -> tuple[str | None, int]:
     """vma_modify_flags: give [start, end) of mapping i new flags.
 
@@ -113,15 +127,17 @@ def modify_flags(system: System, mm: Mm, i: int, start: int, end: int, newflags:
         vma.end = start
         return None, i + 1
     if start > vma.start:
-        if mm.map_count >= system.max_map_count:
-            return "ENOMEM", i
+        err = split_check(system, mm, vma, start)
+        if err:
+            return err, i
         mm.vmas.insert(i + 1, vma.copy_range(start, vma.end))
         vma.end = start
         i += 1
         vma = mm.vmas[i]
     if end < vma.end:
-        if mm.map_count >= system.max_map_count:
-            return "ENOMEM", i
+        err = split_check(system, mm, vma, end)
+        if err:
+            return err, i
         mm.vmas.insert(i + 1, vma.copy_range(end, vma.end))
         vma.end = end
     vma.flags = newflags
@@ -176,6 +192,34 @@ def locked_pages_in(mm: Mm, start: int, end: int) -> int:
     return count
 
 
+# -- protection (mm/mprotect.c) ------------------------------------------------------
+
+def prot_to_vm(prot: int) -> int:
+    """calc_vm_prot_bits: PROT_READ/WRITE/EXEC as VM_READ/WRITE/EXEC."""
+    return (VM_READ if prot & 1 else 0) | (VM_WRITE if prot & 2 else 0) | (VM_EXEC if prot & 4 else 0)
+
+
+def mprotect_fixup(system: System, mm: Mm, i: int, start: int, end: int, newflags: int) -> tuple[str | None, int]:
+    """Give [start, end) of mapping i the flags newflags, with commit accounting."""
+    vma = mm.vmas[i]
+    old = vma.flags
+    if old & VM_SEALED:
+        return "EPERM", i
+    if newflags == old:
+        return None, i
+    if newflags & VM_WRITE:
+        if not old & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE):
+            newflags |= VM_ACCOUNT  # a private mapping becoming writable is charged to the commit
+    elif old & VM_ACCOUNT and vma.obj is None and vma.anon is None:
+        newflags &= ~VM_ACCOUNT
+    err, j = modify_flags(system, mm, i, start, end, newflags)
+    if err:
+        return err, j
+    if (old & (VM_WRITE | VM_SHARED | VM_LOCKED)) == VM_LOCKED and newflags & VM_WRITE:
+        populate_vma(system, mm, mm.vmas[j], start, end)  # break COW now, not on a later write
+    return None, j
+
+
 # -- unmapping (mm/vma.c) -----------------------------------------------------------
 
 def unmap_check(system: System, mm: Mm, start: int, end: int) -> str | None:
@@ -225,6 +269,44 @@ def release_pages(system: System, mm: Mm, vma: Vma, start: int, end: int) -> Non
                 vma.resv.discard(index)
                 pool.reserved -= 1
     mm.resident.difference_update(range(first, last))
+    mm.cow.difference_update(range(first, last))
+
+
+def zap(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
+    """Clear the page tables of [start, end) (zap_page_range_single): private copies are
+    freed, file pages stay in the page cache, private huge pages go back to the pool."""
+    first, last = start >> PAGE_SHIFT, end >> PAGE_SHIFT
+    if vma.flags & VM_HUGETLB and not vma.flags & VM_SHARED:
+        system.pool.free += sum(1 for p in range(first, last, HPAGE_PAGES) if p in mm.resident)
+    mm.resident.difference_update(range(first, last))
+    mm.cow.difference_update(range(first, last))
+
+
+def punch_hole(system: System, obj, first: int, count: int) -> None:
+    """Free pages [first, first+count) of a file (fallocate PUNCH_HOLE): every mapping of
+    them, in every process, loses them; private copies made from them stay."""
+    indexes = range(first, first + count)
+    obj.cached.difference_update(indexes)
+    if obj.hugetlb:
+        pool = system.pool
+        for index in {i // HPAGE_PAGES for i in indexes if i % HPAGE_PAGES == 0}:
+            if index in obj.huge_pages:
+                obj.huge_pages.discard(index)
+                pool.free += 1
+            if index in obj.resv:
+                obj.resv.discard(index)
+                pool.reserved -= 1
+            obj.resv_map.discard(index)
+    for proc in system.processes.values():
+        mm = proc.mm
+        for vma in mm.vmas:
+            if vma.obj is not obj:
+                continue
+            for index in indexes:
+                if vma.pgoff <= index < vma.pgoff + vma.pages:
+                    page = (vma.start >> PAGE_SHIFT) + index - vma.pgoff
+                    if vma.flags & VM_SHARED or page not in mm.cow:
+                        mm.resident.discard(page)
 
 
 def release_unused_objects(system: System) -> None:
@@ -300,8 +382,10 @@ def fault_page(system: System, mm: Mm, vma: Vma, addr: int, write: bool) -> None
         if not write and page not in mm.resident:
             fault_around(mm, vma, addr)  # populate's read faults go through do_read_fault too
         obj.cached.add(vma.pgoff_at(addr))
-    if write and not vma.flags & VM_SHARED and vma.anon is None:
-        vma.anon = new_anon_id()  # the first private page gives the mapping an anon_vma
+    if write and not vma.flags & VM_SHARED:
+        if vma.anon is None:
+            vma.anon = new_anon_id()  # the first private page gives the mapping an anon_vma
+        mm.cow.add(page)
     mm.resident.add(page)
 
 

@@ -20,6 +20,7 @@ from mmsem.spec.model import (
     Origin,
     Profile,
     Raise,
+    Reject,
     Source,
     Spec,
     Step,
@@ -87,7 +88,7 @@ def _constants(spec_dir: Path, errors: _Errors) -> tuple[dict, dict, dict]:
     return values, sources, origins
 
 
-def _flagset(located: Located, constants: dict, errors: _Errors) -> FlagSet:
+def _flagset(located: Located, constants: dict, errnos: dict, errors: _Errors) -> FlagSet:
     data = located.data
     fields = {}
     for i, entry in enumerate(data.get("fields", [])):
@@ -123,6 +124,16 @@ def _flagset(located: Located, constants: dict, errors: _Errors) -> FlagSet:
             if value in seen_bits and value != 0:
                 errors.add(located.error(pointer + ("name",), f"{name} has the same value as {seen_bits[value]}"))
             seen_bits[value] = name
+        rejects = []
+        for j, entry_reject in enumerate(entry.get("rejects", [])):
+            if entry_reject["errno"] not in errnos:
+                errors.add(located.error(pointer + ("rejects", j, "errno"), f"unknown errno {entry_reject['errno']}"))
+            rejects.append(Reject(entry_reject["errno"], entry_reject["when"], entry_reject["text"],
+                                  entry_reject.get("cite", ""), _origin(located, pointer + ("rejects", j))))
+        for key in ("set", "clear"):
+            for j, flag_name in enumerate(entry.get(key, [])):
+                if flag_name not in constants:
+                    errors.add(located.error(pointer + (key, j), f"unknown constant {flag_name}"))
         flags.append(
             Flag(
                 name=name,
@@ -136,9 +147,15 @@ def _flagset(located: Located, constants: dict, errors: _Errors) -> FlagSet:
                 cite=entry.get("cite", ""),
                 undocumented=entry.get("undocumented", False),
                 origin=_origin(located, pointer),
+                action=entry.get("action"),
+                set_flags=tuple(entry.get("set", ())),
+                clear_flags=tuple(entry.get("clear", ())),
+                skip_when=entry.get("skip_when"),
+                rejects=tuple(rejects),
             )
         )
-    return FlagSet(data["name"], data["summary"], tuple(flags), fields, _origin(located, ()))
+    return FlagSet(data["name"], data["summary"], tuple(flags), fields, _origin(located, ()),
+                   data.get("values", False))
 
 
 def _expression_positions(located: Located, pointer: tuple, item: dict) -> dict:
@@ -247,7 +264,7 @@ def load_spec(directory: str | Path | None = None, errors: list | None = None) -
         located = _load_checked(path, "flagset", sink)
         if located is None:
             continue
-        flagset = _flagset(located, constants, sink)
+        flagset = _flagset(located, constants, errnos, sink)
         if flagset.name in flagsets:
             sink.add(located.error(("name",), f"flag set {flagset.name} is defined twice"))
         flagsets[flagset.name] = flagset

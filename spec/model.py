@@ -38,10 +38,27 @@ class Flag:
     cite: str = ""
     undocumented: bool = False
     origin: Origin | None = None
+    #: For values of a `values` set (madvise advice): what the value does to each mapping.
+    action: str | None = None
+    set_flags: tuple[str, ...] = ()
+    clear_flags: tuple[str, ...] = ()
+    skip_when: Any = None
+    rejects: tuple["Reject", ...] = ()
 
     @property
     def since_text(self) -> str | None:
         return ".".join(map(str, self.since)) if self.since else None
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A per-mapping condition under which a value (an madvise advice) fails."""
+
+    errno: str
+    when: Any
+    text: str
+    cite: str = ""
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,7 @@ class FlagSet:
     flags: tuple[Flag, ...]
     fields: dict[str, int] = field(default_factory=dict)  # field name -> mask
     origin: Origin | None = None
+    values: bool = False  # members are alternative values, not bits
 
     def get(self, name: str) -> Flag | None:
         for flag in self.flags:

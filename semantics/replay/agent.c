@@ -16,11 +16,14 @@
  *                                           fill is how many filler mappings the process
  *                                           has (traces come sorted by it: the agent adds
  *                                           them to itself once, children inherit them)
- *   F size hugetlb                          nfiles times; fd = FD_BASE + index
+ *   F size hugetlb writable                 nfiles times; fd = FD_BASE + index
  *   S nr proc snap a0 a1 a2 a3 a4 a5        nsteps times; nr ffffffffffffffff = touch(a0, a1)
  *   Q                                       end of input
  * Output:
- *   K vmas pages lockable_pages             answer to C
+ *   M start end perms offset inode flags... answer to C: one line per mapping of a child
+ *                                           (VmFlags mnemonics), then
+ *   B brk                                   its program break, and
+ *   K vmas pages lockable                   its mapping count, VmSize and lockable size, in pages
  *   R id step ret errno signal              ret as signed decimal
  *   O id tag vmlck_kb own_locked_kb         a snapshot; tag is the step index or "final";
  *                                           own_locked_kb: what the agent's own mappings lock
@@ -38,6 +41,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -60,7 +64,7 @@ struct step {
 };
 
 static struct step steps[MAX_STEPS];
-static uint64_t file_size[MAX_FILES], file_huge[MAX_FILES];
+static uint64_t file_size[MAX_FILES], file_huge[MAX_FILES], file_writable[MAX_FILES];
 static char inbuf[1 << 16];
 static size_t in_len, in_pos;
 static char outbuf[1 << 16];
@@ -452,24 +456,71 @@ static void calibrate(void)
 {
 	uint64_t vmas = 0;
 	setup_common();
-	if (open_stream("/proc/self/maps") >= 0) {
-		while (next_line())
-			if (!strstr(linebuf, "[vsyscall]"))
+	/* Every mapping of the child, as the engine must model it: range, permissions, offset, inode, VmFlags. */
+	if (open_stream("/proc/self/smaps") >= 0) {
+		int skip = 0;
+		while (next_line()) {
+			char *dash = strchr(linebuf, '-');
+			char *space = strchr(linebuf, ' ');
+			if (dash && space && dash < space && linebuf[0] != 'V') {
+				skip = strstr(linebuf, "[vsyscall]") != NULL; /* the gate area is no mapping of the mm */
+				if (skip)
+					continue;
+				/* start-end perms offset dev inode [path] */
+				char *fields[6] = {linebuf, 0, 0, 0, 0, 0};
+				int nf = 1;
+				for (char *c = linebuf; *c && nf < 6; c++)
+					if (*c == ' ') {
+						*c = 0;
+						while (c[1] == ' ')
+							c++;
+						fields[nf++] = c + 1;
+					}
+				*dash = ' ';
+				put("M ");
+				put(fields[0]);
+				put(" ");
+				put(fields[1] ? fields[1] : "----");
+				put(" ");
+				put(fields[2] ? fields[2] : "0");
+				put(" ");
+				put(fields[4] ? fields[4] : "0");
 				vmas++;
+			} else if (!skip && strncmp(linebuf, "VmFlags:", 8) == 0) {
+				put(linebuf + 8);
+				put("\n");
+			}
+		}
 		close_stream();
 	}
-	uint64_t pages = status_kb("VmSize:") / 4;
-	mlockall(MCL_CURRENT);
-	uint64_t lockable = status_kb("VmLck:") / 4;
-	put("K ");
+	put("B ");
+	put_hex((uint64_t)syscall(SYS_brk, 0));
+	put("\nK ");
 	put_hex(vmas);
 	put(" ");
-	put_hex(pages);
+	put_hex(status_kb("VmSize:") / 4);
+	mlockall(MCL_CURRENT);
 	put(" ");
-	put_hex(lockable);
+	put_hex(status_kb("VmLck:") / 4);
 	put("\n");
 	flush_out();
 	_exit(0);
+}
+
+/* The same file through a new descriptor open for reading only. */
+static int reopen_read_only(int fd)
+{
+	char path[32] = "/proc/self/fd/";
+	char digits[12];
+	int n = 0, len = (int)strlen(path);
+	do {
+		digits[n++] = (char)('0' + fd % 10);
+		fd /= 10;
+	} while (fd);
+	while (n)
+		path[len++] = digits[--n];
+	path[len] = 0;
+	return open(path, O_RDONLY);
 }
 
 static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t nfiles,
@@ -512,7 +563,9 @@ static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t nfi
 	for (uint64_t i = 0; i < nfiles; i++) {
 		unsigned int mflags = file_huge[i] ? MFD_HUGETLB : 0;
 		int fd = memfd_create("mmsem", mflags);
-		if (fd < 0 || ftruncate(fd, (off_t)file_size[i]) != 0 || dup2(fd, FD_BASE + (int)i) < 0) {
+		if (fd >= 0 && ftruncate(fd, (off_t)file_size[i]) == 0 && !file_writable[i])
+			fd = reopen_read_only(fd);
+		if (fd < 0 || dup2(fd, FD_BASE + (int)i) < 0) {
 			put("X ");
 			put_hex(id);
 			put(" cannot create file\n");
@@ -593,9 +646,18 @@ static void report_status(uint64_t id, int status)
 	put("\n");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	char kind[32];
+	(void)argc;
+	/* Without address space randomisation every agent, and so every child, has the
+	 * same layout: the engine can model the agent's own mappings and program break. */
+	int persona = personality(0xffffffff);
+	if (persona != -1 && !(persona & ADDR_NO_RANDOMIZE)) {
+		personality((unsigned long)persona | ADDR_NO_RANDOMIZE);
+		char *const env[] = {NULL};
+		execve("/proc/self/exe", argv, env);
+	}
 	signal(SIGPIPE, SIG_DFL);
 	while (token(kind, sizeof(kind)) >= 0) {
 		if (kind[0] == 'Q')
@@ -621,6 +683,7 @@ int main(void)
 				_exit(7);
 			file_size[i] = hex_token();
 			file_huge[i] = hex_token();
+			file_writable[i] = hex_token();
 		}
 		for (uint64_t s = 0; s < nsteps; s++) {
 			if (token(kind, sizeof(kind)) != 'S')

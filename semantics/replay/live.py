@@ -19,7 +19,7 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mmsem.semantics.config import running_profile_name
@@ -30,7 +30,7 @@ from mmsem.semantics.observe import Observation, PageObs
 from mmsem.semantics.program import Outcome, errno_name
 from mmsem.semantics.replay import ReplayUnavailable
 from mmsem.semantics.runner import StepRecord, TraceResult
-from mmsem.semantics.state import Outside
+from mmsem.semantics.state import OwnMapping, Outside
 from mmsem.semantics.trace import PURE_FUNCTIONS, Trace
 from mmsem.spec import default_spec
 from mmsem.spec.model import Spec
@@ -178,8 +178,8 @@ def encode(spec: Spec, trace: Trace, ident: int, fill: int, timeout: int, snap_a
     memlock = MASK64 if config.rlimit_memlock is None else config.rlimit_memlock
     lines = [f"T {ident:x} {int(config.privileged):x} {memlock:x} {config.hugetlb_pages:x} {fill:x} "
              f"{len(trace.files):x} {len(trace.steps):x} {timeout:x}"]
-    for size, hugetlb in trace.files.values():
-        lines.append(f"F {size:x} {int(hugetlb):x}")
+    for size, hugetlb, writable in trace.files.values():
+        lines.append(f"F {size:x} {int(hugetlb):x} {int(writable):x}")
     for step in trace.steps:
         entry = spec.syscalls[step.call]
         if step.proc != MAIN:
@@ -224,6 +224,42 @@ def parse_snapshot(lines, start: int) -> tuple[Observation, int]:
             pages[begin + k * PAGE] = PageObs(True, prot, shared, lo, lf, bit == "1")
         i += 1
     return Observation(pages, (vmlck_kb - outside_kb) // 4), i + 1
+
+
+#: smaps VmFlags mnemonics (fs/proc/task_mmu.c) of the flags the model tracks.
+MNEMONICS = {"rd": "VM_READ", "wr": "VM_WRITE", "ex": "VM_EXEC", "sh": "VM_SHARED", "mr": "VM_MAYREAD",
+             "mw": "VM_MAYWRITE", "me": "VM_MAYEXEC", "ms": "VM_MAYSHARE", "gd": "VM_GROWSDOWN",
+             "pf": "VM_PFNMAP", "lo": "VM_LOCKED", "io": "VM_IO", "sr": "VM_SEQ_READ", "rr": "VM_RAND_READ",
+             "dc": "VM_DONTCOPY", "de": "VM_DONTEXPAND", "ac": "VM_ACCOUNT", "nr": "VM_NORESERVE",
+             "ht": "VM_HUGETLB", "wf": "VM_WIPEONFORK", "dd": "VM_DONTDUMP", "mm": "VM_MIXEDMAP",
+             "hg": "VM_HUGEPAGE", "nh": "VM_NOHUGEPAGE", "mg": "VM_MERGEABLE", "lf": "VM_LOCKONFAULT",
+             "dp": "VM_DROPPABLE"}
+
+
+def parse_calibration(lines: list[str], spec: Spec) -> Outside:
+    """The agent's answer to C: its mappings (M lines), program break (B) and totals (K)."""
+    mappings, brk, totals = [], 0, None
+    for line in lines:
+        parts = line.split()
+        if parts[:1] == ["M"]:
+            start, end, perms, offset, inode = parts[1:6]
+            flags = 0
+            for mnemonic in parts[6:]:
+                if mnemonic in MNEMONICS:
+                    flags |= spec.constants[MNEMONICS[mnemonic]]
+            mappings.append(OwnMapping(int(start, 16), int(end, 16), flags, inode != "0",
+                                       int(offset, 16) // PAGE if inode != "0" else int(start, 16) // PAGE))
+        elif parts[:1] == ["B"]:
+            brk = int(parts[1], 16)
+        elif parts[:1] == ["K"]:
+            totals = [int(x, 16) for x in parts[1:4]]
+    if totals is None:
+        raise ReplayUnavailable("the replay agent did not report its mappings")
+    if mappings and len(mappings) != totals[0]:
+        raise ReplayUnavailable("the replay agent's mapping list is incomplete")
+    if mappings:
+        return Outside(mappings=tuple(mappings), brk=brk)
+    return Outside(vmas=totals[0], pages=totals[1], lockable_pages=totals[2], brk=brk)
 
 
 @dataclass
@@ -291,23 +327,23 @@ class LiveKernel:
         return out.decode(errors="replace").splitlines(), problem
 
     def calibration(self) -> Calibration:
-        """The agent child's own mappings (count, pages, lockable pages), measured once."""
+        """The agent child's own mappings and program break, measured once."""
         if self._calibration is None:
             lines, problem = self._talk("C\nQ\n", 30)
-            answer = [line for line in lines if line.startswith("K ")]
-            if problem or not answer:
+            if problem or not any(line.startswith("K ") for line in lines):
                 raise ReplayUnavailable(f"calibrating the replay agent failed: {problem or 'no answer'}")
-            vmas, pages, lockable = (int(x, 16) for x in answer[0].split()[1:4])
             with knob_lock():  # another mmsem process may have lowered it for a while
                 system_max = read_int(MAX_MAP_COUNT)
-            self._calibration = Calibration(Outside(vmas, pages, lockable), system_max)
+            self._calibration = Calibration(parse_calibration(lines, self.spec), system_max)
         return self._calibration
 
     def outside_for(self, trace: Trace) -> Outside:
         """What the engine must assume about the process outside the arena for this trace."""
-        base = self.calibration().outside
+        # The filler mappings count in the address space's size and get locked by
+        # mlockall; they do not count towards the trace's max_map_count, which the
+        # engine applies to the process's other mappings, as their number was chosen for.
         fill = self.filler_count(trace)
-        return Outside(base.vmas, base.pages + fill, base.lockable_pages + fill)
+        return replace(self.calibration().outside, vmas=0, pages=fill, lockable_pages=fill)
 
     def system_limit(self, trace: Trace) -> int:
         """vm.max_map_count while this trace runs."""

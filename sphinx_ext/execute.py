@@ -1,0 +1,178 @@
+"""Run a scenario's trace: on the engine always, on the live kernel when asked and possible.
+
+Results are plain JSON-able dicts, so that they can be cached on disk (cache.py) and
+rendered without the engine (scenario.py, svg.py):
+
+    engine:  {"name", "description", "profile", "config", "files", "rows", "steps", "mismatches"}
+    live:    {"status": verified | disagrees | unavailable | unreplayable, "reason",
+              "release", "version", "divergences", "problems"}
+
+Line numbers in them are lines of the trace text (1-based); the directive maps them
+onto the document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+from mmsem.semantics.compare import compare
+from mmsem.semantics.config import running_profile_name
+from mmsem.semantics.report import reported_pages
+from mmsem.semantics.runner import describe_expect, describe_outcome, mismatches, outcome_matches, run_engine
+from mmsem.semantics.trace import StateExpect, Trace, parse_trace
+
+#: Page fields as stored per page, in this order (observe.PageObs without "mapped").
+PAGE_FIELDS = ("prot", "shared", "locked", "onfault", "resident")
+#: At most this many pages of one mapping are drawn.
+MAX_ROW_PAGES = 512
+
+
+def load(text: str, path: str, default_kernel: str | None) -> Trace:
+    """The trace; one that names no kernel profile gets `default_kernel`, so that the
+    documentation does not change with the machine that builds it."""
+    trace = parse_trace(text, path)
+    if trace.config.kernel is None and default_kernel:
+        trace.config = dataclasses.replace(trace.config, kernel=default_kernel)
+    return trace
+
+
+def profile_hint(default_kernel: str | None) -> str:
+    """The profile a trace without ``config.kernel`` runs on (part of its cache key)."""
+    return default_kernel or running_profile_name()
+
+
+def observing(trace: Trace) -> Trace:
+    """A copy whose every step records the state after it. run_engine observes only steps
+    with ``expect_state``; an empty expectation asks for the observation and checks nothing."""
+    steps = [dataclasses.replace(step, expect_state=step.expect_state or StateExpect()) for step in trace.steps]
+    return dataclasses.replace(trace, steps=steps)
+
+
+# -- the engine ----------------------------------------------------------------------------
+
+def on_engine(trace: Trace) -> dict:
+    result = run_engine(observing(trace))
+    problems = mismatches(result)
+    rows = layout(trace, [record.state for record in result.steps] + list(result.final.values()))
+    labels = {label for _, row in rows for label in row}
+    steps = []
+    for record in result.steps:
+        step, outcome = record.step, record.outcome
+        steps.append({
+            "index": step.index + 1,
+            "call": step.call,
+            "args": [[name, written(value)] for name, value in step.written.items()],
+            "bind": step.bind,
+            "proc": step.proc,
+            "line": step.origin.line,
+            "note": step.note,
+            "outcome": short(describe_outcome(outcome, trace)),
+            "ok": outcome.ok,
+            "expect": short(describe_expect(step.expect, trace)) if step.expect is not None else None,
+            "met": outcome_matches(step.expect, outcome) if step.expect is not None else None,
+            "also": [str(a) for a in record.alternatives],
+            "pages": pages(trace, record.state, labels),
+            "vmlck": record.state.vmlck,
+        })
+    config = trace.config
+    return {
+        "name": trace.name,
+        "description": " ".join(trace.description.split()),
+        "profile": config.profile_name,
+        "config": {"privileged": config.privileged, "rlimit_memlock": config.rlimit_memlock,
+                   "max_map_count": config.max_map_count, "hugetlb_pages": config.hugetlb_pages},
+        "files": [[name, size, hugetlb] for name, (size, hugetlb) in trace.files.items()],
+        "rows": rows,
+        "steps": steps,
+        "mismatches": [[p.origin.line, p.message] for p in problems],
+    }
+
+
+def short(text: str) -> str:
+    """A returned address as the name it was bound to: "A" rather than "A+0p"."""
+    return text.removesuffix("+0p")
+
+
+def written(value) -> list[str] | str:
+    """An argument as the trace wrote it: a list of flag names, or text."""
+    return [str(v) for v in value] if isinstance(value, list) else str(value)
+
+
+def layout(trace: Trace, observations: list) -> list[list]:
+    """Rows of page labels to draw, the same for every step: one row per bound name (its
+    pages from the lowest to the highest ever seen), then pages outside every binding."""
+    addrs: set[int] = set()
+    for obs in observations:
+        if obs is not None:
+            addrs.update(reported_pages(trace, obs))
+    named: dict[str, dict[int, int]] = {}
+    loose = []
+    for addr in sorted(addrs):
+        name, sep, offset = trace.label(addr).partition("+")
+        if sep and offset.endswith("p") and offset[:-1].isdigit():
+            named.setdefault(name, {})[int(offset[:-1])] = addr
+        else:
+            loose.append(trace.label(addr))
+    rows = []
+    for name, offsets in sorted(named.items(), key=lambda item: min(item[1].values())):
+        first, last = min(offsets), min(max(offsets), min(offsets) + MAX_ROW_PAGES - 1)
+        rows.append([name, [f"{name}+{i}p" for i in range(first, last + 1)]])
+    if loose:
+        rows.append(["", loose[:MAX_ROW_PAGES]])
+    return rows
+
+
+def pages(trace: Trace, obs, labels: set) -> dict:
+    """label -> [prot, shared, locked, onfault, resident] for the mapped pages drawn."""
+    out = {}
+    for addr, page in obs.pages.items():
+        label = trace.label(addr)
+        if label in labels:
+            out[label] = [page.get(f) for f in PAGE_FIELDS]
+    return out
+
+
+# -- the live kernel -------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def live_kernel():
+    """(backend, None) or (None, why not); built once per process (it compiles and calibrates)."""
+    from mmsem.semantics.replay import ReplayUnavailable, backend
+
+    try:
+        return backend("live"), None
+    except ReplayUnavailable as exc:
+        return None, str(exc)
+
+
+def on_live_kernel(trace: Trace) -> dict:
+    from mmsem.semantics.replay import ReplayUnavailable
+
+    kernel, problem = live_kernel()
+    if kernel is None:
+        return {"status": "unavailable", "reason": problem}
+    wanted = trace.config.profile_name
+    if kernel.profile_name != wanted:
+        return {"status": "unavailable",
+                "reason": f"the scenario describes Linux {wanted}, this machine runs {kernel.release}"}
+    try:
+        engine_side = run_engine(observing(trace), outside=kernel.outside_for(trace))
+        kernel_side = kernel.run([trace], snap_all=True)[0]
+    except ReplayUnavailable as exc:
+        return {"status": "unreplayable", "reason": str(exc)}
+    comparison = compare(engine_side, kernel_side)
+    problems = mismatches(kernel_side)
+    divergences = []
+    for d in comparison.divergences:
+        where = "final state" if d.step is None else f"step {d.step + 1}"
+        divergences.append(f"{where}: {d.kind}: {d.detail or f'engine {d.engine}, kernel {d.kernel}'}")
+    # Where the kernel agrees with the model on every step and page, its unmet
+    # expectations are the engine's, already reported; they matter only on disagreement.
+    return {
+        "status": "disagrees" if divergences else "verified",
+        "release": kernel.release,
+        "version": kernel.profile_name,
+        "divergences": divergences,
+        "problems": [[p.origin.line, p.message] for p in problems],
+    }
