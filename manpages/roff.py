@@ -193,35 +193,49 @@ def _unquote(raw: str, quoted: bool) -> str:
 class _Builder:
     """Accumulates the plain text of a span with its pieces, cheaply."""
 
-    __slots__ = ("parts", "pieces", "length", "named", "last")
+    __slots__ = ("parts", "pieces", "length", "named", "last_file", "last_line", "last_col")
 
     def __init__(self):
         self.parts: list[str] = []
         self.pieces: list = []
         self.length = 0
         self.named: list = []  # (start, end) of text set in a non-roman font
-        self.last = None  # (path, line, col) just after the last aligned text, to extend it
+        # where the last piece's text ends in the source, so adjacent text extends it
+        self.last_file = None
+        self.last_line = 0
+        self.last_col = 0
 
     def add(self, tokens: list, file: SourceFile, sep: str) -> None:
-        first = True
+        parts = self.parts
+        pieces = self.pieces
+        length = self.length
+        last_file, last_line, last_col = self.last_file, self.last_line, self.last_col
+        started = False
         for tok in tokens:
             text = tok.text
             if not text:
                 continue
-            if first:
-                first = False
-                if self.length and sep:
-                    self.parts.append(sep)
-                    self.length += len(sep)
-                    self.last = None
-            aligned = tok.kind == "text"
-            if not (aligned and self.last == (file, tok.line, tok.col)):
-                self.pieces.append((self.length, Origin(file.path, tok.line, tok.col, file.via)))
-            self.last = (file, tok.line, tok.col + len(text)) if aligned else None
+            if not started:
+                started = True
+                if length and sep:
+                    parts.append(sep)
+                    length += len(sep)
+                    last_file = None
+            line = tok.line
+            col = tok.col
+            if tok.kind == "text":
+                if col != last_col or line != last_line or file is not last_file:
+                    pieces.append((length, Origin(file.path, line, col, file.via)))
+                last_file, last_line, last_col = file, line, col + len(text)
+            else:  # an escape's text does not line up with its source
+                pieces.append((length, Origin(file.path, line, col, file.via)))
+                last_file = None
             if tok.font != "R":
-                self.named.append((self.length, self.length + len(text)))
-            self.parts.append(text)
-            self.length += len(text)
+                self.named.append((length, length + len(text)))
+            parts.append(text)
+            length += len(text)
+        self.length = length
+        self.last_file, self.last_line, self.last_col = last_file, last_line, last_col
 
     def span(self) -> Span:
         return Span("".join(self.parts), self.pieces)
@@ -245,8 +259,12 @@ class Parser:
     """man(7) interpreter: feed it a :class:`Source`, get a Document from :meth:`parse`."""
 
     def __init__(self, source: Source):
-        self.src = source.lines
-        self.index = 0
+        self.parts = source.parts
+        self.part = -1  # index in parts of the lines being read
+        self.lines: list[str] = []
+        self.file: SourceFile | None = None
+        self.first = 1  # line number of lines[0]
+        self.index = 0  # next line to read in lines
         self.pending: list[Logical] = []  # lines from macro expansions, next one last
         self.doc = Document(path=source.path, source=source.resolved)
         self.problems = self.doc.problems
@@ -281,27 +299,34 @@ class Parser:
     def next_line(self) -> Logical | None:
         if self.pending:
             return self.pending.pop()
-        src = self.src
-        if self.index >= len(src):
-            return None
-        text, number, file = src[self.index]
-        self.index += 1
-        if not text.endswith("\\") or not _continues(text):
-            return Logical(text, file, number)
+        lines = self.lines
+        index = self.index
+        while index >= len(lines):
+            self.part += 1
+            if self.part >= len(self.parts):
+                return None
+            self.file, self.first, lines = self.parts[self.part]
+            self.lines = lines
+            index = 0
+        text = lines[index]
+        self.index = index + 1
+        if text[-1:] != "\\" or not _continues(text):
+            return Logical(text, self.file, self.first + index)
+        number = self.first + index
         parts = [text[:-1]]
         segs = [(0, number, 1)]
         length = len(text) - 1
-        while self.index < len(src) and src[self.index][2] is file:
-            more, more_number, _ = src[self.index]
+        while self.index < len(lines):  # an escaped newline joins lines of the same file only
+            more = lines[self.index]
+            segs.append((length, self.first + self.index, 1))
             self.index += 1
-            segs.append((length, more_number, 1))
-            if more.endswith("\\") and _continues(more):
+            if more[-1:] == "\\" and _continues(more):
                 parts.append(more[:-1])
                 length += len(more) - 1
                 continue
             parts.append(more)
             break
-        return Logical("".join(parts), file, number, 1, segs)
+        return Logical("".join(parts), self.file, number, 1, segs)
 
     # --------------------------------------------------------------------- lexing
 
@@ -312,6 +337,12 @@ class Parser:
                depth: int = 0) -> tuple[list, str]:
         """Tokens of L.text[start:end] set from `font`; returns them and the font after."""
         text = L.text
+        j = text.find("\\", start, end)
+        if j < 0 and not (quoted and text.find('""', start, end) >= 0):
+            if start >= end:
+                return [], font
+            line, col = L.pos(start)
+            return [Token("text", text[start:end], text[start:end], line, col, font)], font
         out: list[Token] = []
         i = start
         pos = L.pos

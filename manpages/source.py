@@ -16,8 +16,6 @@ ever written.
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import re
 import zlib
@@ -37,6 +35,7 @@ MAX_SYMLINKS = 16
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _SO_RE = re.compile(r"[.'][ \t]*so(?:[ \t]+|$)")
+_SO_LINE_RE = re.compile(r"^[.'][ \t]*so(?:[ \t]|$)", re.MULTILINE)
 _COMMENT_OR_BLANK_RE = re.compile(r"""[.']?[ \t]*(?:\\".*)?$""")
 
 
@@ -53,12 +52,21 @@ class SourceFile:
 
 @dataclass
 class Source:
-    """The physical lines of a page, ``.so`` includes expanded in place."""
+    """The physical lines of a page, ``.so`` includes expanded in place.
+
+    ``parts`` are runs of consecutive lines of one file, in reading order:
+    (SourceFile, number of the first line, [line text, ...]).
+    """
 
     path: str  # the page as named by the caller
     resolved: str  # the file whose text is the page: path itself, or the page it is a link to
-    lines: list = field(default_factory=list)  # (text, line number, SourceFile), reading order
+    parts: list = field(default_factory=list)
     notes: list = field(default_factory=list)  # (Origin, message): e.g. a latin-1 fallback
+
+    @property
+    def lines(self) -> list[tuple[str, int, SourceFile]]:
+        """Every line as (text, line number, SourceFile), in reading order."""
+        return [(text, first + n, sfile) for sfile, first, lines in self.parts for n, text in enumerate(lines)]
 
 
 def read_text(path: str) -> tuple[str, tuple[int, int] | None]:
@@ -74,11 +82,7 @@ def read_text(path: str) -> tuple[str, tuple[int, int] | None]:
     except OSError as exc:
         raise InputError(path, 1, 1, f"cannot read: {exc.strerror or exc}") from None
     if raw[:2] == _GZIP_MAGIC:
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as unzipped:
-                raw = unzipped.read(MAX_BYTES + 1)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(path, 1, 1, f"cannot decompress: {exc}") from None
+        raw = _gunzip(raw, path)
     if len(raw) > MAX_BYTES:
         raise InputError(path, 1, 1, f"larger than {MAX_BYTES // (1024 * 1024)} MiB")
     if raw[:3] == b"\xef\xbb\xbf":
@@ -89,6 +93,24 @@ def read_text(path: str) -> tuple[str, tuple[int, int] | None]:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         return raw.decode("latin-1"), (line, col)
+
+
+def _gunzip(raw: bytes, path: str) -> bytes:
+    """Decompress every gzip member of `raw`, stopping past MAX_BYTES."""
+    out = []
+    size = 0
+    while raw[:2] == _GZIP_MAGIC and size <= MAX_BYTES:
+        engine = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            chunk = engine.decompress(raw, MAX_BYTES + 1 - size)
+        except zlib.error as exc:
+            raise InputError(path, 1, 1, f"cannot decompress: {exc}") from None
+        if not engine.eof and len(chunk) < MAX_BYTES + 1 - size:
+            raise InputError(path, 1, 1, "cannot decompress: truncated gzip data")
+        out.append(chunk)
+        size += len(chunk)
+        raw = engine.unused_data
+    return b"".join(out)
 
 
 def split_lines(text: str) -> list[str]:
@@ -147,18 +169,25 @@ class _Loader:
             text, bad = read_text(sfile.path)
             if bad is not None:
                 self.source.notes.append((sfile.origin(*bad), "not UTF-8; read as latin-1"))
-        self.reading.append(os.path.realpath(sfile.path))
         lines = split_lines(text)
-        out = self.source.lines
-        only_link = depth == 0 and sfile.path == self.source.resolved and _is_link_page(lines)
-        for number, line in enumerate(lines, 1):
+        parts = self.source.parts
+        if _SO_LINE_RE.search(text) is None:
+            parts.append((sfile, 1, lines))
+            return
+        self.reading.append(os.path.realpath(sfile.path))
+        only_link = sfile.path == self.source.resolved and _is_link_page(lines)
+        first = 0
+        for index, line in enumerate(lines):
             if line[:1] in ".'" and _SO_RE.match(line):
-                included = self._resolve(sfile, line, number, depth)
+                if index > first:
+                    parts.append((sfile, first + 1, lines[first:index]))
+                first = index + 1
+                included = self._resolve(sfile, line, index + 1, depth)
                 if only_link:
                     self.source.resolved = included.path
                 self._read(included, None, depth + 1)
-            else:
-                out.append((line, number, sfile))
+        if first < len(lines):
+            parts.append((sfile, first + 1, lines[first:]))
         self.reading.pop()
 
     def _resolve(self, sfile: SourceFile, line: str, number: int, depth: int) -> SourceFile:

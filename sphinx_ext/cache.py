@@ -48,9 +48,15 @@ def engine_digest() -> str:
     return _tree_digest(Path(mmsem.semantics.__file__).resolve().parent, ("*.py", "*.c"))
 
 
+@lru_cache(maxsize=None)
+def producer_digest() -> str:
+    """Digest of execute.py, which shapes the stored results."""
+    return hashlib.sha256((Path(__file__).resolve().parent / "execute.py").read_bytes()).hexdigest()
+
+
 def key(*parts: str) -> str:
-    """The cache key of a result that depends on `parts` (plus format, spec and engine)."""
-    material = json.dumps([FORMAT, spec_digest(), engine_digest(), *parts])
+    """The cache key of a result that depends on `parts` (plus format, spec, engine, producer)."""
+    material = json.dumps([FORMAT, spec_digest(), engine_digest(), producer_digest(), *parts])
     return hashlib.sha256(material.encode()).hexdigest()
 
 

@@ -4,7 +4,7 @@ Results are plain JSON-able dicts, so that they can be cached on disk (cache.py)
 rendered without the engine (scenario.py, svg.py):
 
     engine:  {"name", "description", "profile", "config", "files", "rows", "steps", "mismatches"}
-    live:    {"status": verified | disagrees | unavailable | unreplayable, "reason",
+    live:    {"status": verified | disagrees | unavailable | other-kernel | unreplayable, "reason",
               "release", "version", "divergences", "problems"}
 
 Line numbers in them are lines of the trace text (1-based); the directive maps them
@@ -154,7 +154,7 @@ def on_live_kernel(trace: Trace) -> dict:
         return {"status": "unavailable", "reason": problem}
     wanted = trace.config.profile_name
     if kernel.profile_name != wanted:
-        return {"status": "unavailable",
+        return {"status": "other-kernel",
                 "reason": f"the scenario describes Linux {wanted}, this machine runs {kernel.release}"}
     try:
         engine_side = run_engine(observing(trace), outside=kernel.outside_for(trace))

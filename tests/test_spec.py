@@ -40,10 +40,11 @@ def test_copy_of_packaged_spec_has_no_problems(spec_copy):
 
 def test_packaged_spec_contents():
     spec = default_spec()
-    assert sorted(spec.syscalls) == ["mlock", "mlock2", "mlockall", "mmap", "munlock", "munlockall", "munmap",
-                                     "touch"]
-    assert sorted(spec.procedures) == ["apply_vma_lock_flags", "do_mlock"]
-    assert sorted(spec.flagsets) == ["mlock2", "mlockall", "mmap", "prot"]
+    # The foundation's calls and sets; later work adds more.
+    assert {"mlock", "mlock2", "mlockall", "mmap", "munlock", "munlockall", "munmap", "touch"} <= set(spec.syscalls)
+    assert {"apply_vma_lock_flags", "do_mlock"} <= set(spec.procedures)
+    assert {"mlock2", "mlockall", "mmap", "prot"} <= set(spec.flagsets)
+    assert all(entry.kind == "syscall" for name, entry in spec.syscalls.items() if name != "touch")
     assert spec.syscalls["touch"].kind == "pseudo"
     assert spec.syscalls["mlock2"].since == (4, 4)
 

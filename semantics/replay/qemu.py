@@ -8,18 +8,24 @@ then skips a slow decompression under emulation. The exact build is recorded nex
 to the image (``image.json``), since the registry keeps only the newest build.
 
 The guest is a small initramfs: a static busybox, an ``/init`` script and the same
-agent.c as the live replay, linked statically. The host appends the batch to the
-initramfs as a second cpio archive: one agent input per group of traces that need
-the same global knobs (huge page pool, vm.max_map_count). The guest is root and
-owns its knobs, so ``/init`` sets them before each group; the host's knobs are
-never touched. The agent's output goes to the second serial port (a file on the
-host), the first carries the kernel console. After the last group the guest powers
-off; with ``panic=-1``, ``-no-reboot`` and a host-side deadline the VM always stops.
+agent.c as the live replay, linked statically. Each VM is booted once and then
+serves batches over its second serial port (the host side is qemu's standard input
+and output): the host sends a group of traces that need the same global knobs (huge
+page pool, vm.max_map_count) as a gzip-compressed agent input; ``/init`` sets the
+knobs (the guest is root and owns them: the host's knobs are never touched), runs
+the agent, and sends back its output. The first serial port carries the kernel
+console, kept in a file for error messages.
 
-Many traces run per boot, and ``jobs`` VMs run side by side, so the two-second boot
-is shared by a whole campaign chunk. If the VM stops early (a kernel panic, the
-deadline), the trace that was running is reported as failed and the rest of the
-batch goes to a new boot.
+A VM always stops: the host sends a quit command when it is done (and at exit),
+kills a VM that misses a deadline, ``panic=-1`` with ``-no-reboot`` ends qemu on a
+kernel panic, and a guest that hears nothing for IDLE_SECONDS powers itself off, so
+even the VM of a killed host process goes away. If a VM stops in the middle of a
+group, the group runs again on a new VM with the agent's output streamed as it is
+written, so that the trace that was running is found and reported as failed, and
+the traces after it still run.
+
+Throughput comes from booting once per VM and from running ``jobs`` VMs side by
+side (one emulated CPU each).
 """
 
 from __future__ import annotations
@@ -45,6 +51,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import atexit
+import queue
+import select
+import weakref
+
 from mmsem.semantics.engine import MAIN
 from mmsem.semantics.program import Outcome, errno_name
 from mmsem.semantics.replay import ReplayUnavailable
@@ -57,23 +68,30 @@ from mmsem.spec.model import Spec
 
 #: The guest's memory: enough for traces and a small huge page pool.
 GUEST_MEMORY_MB = 512
-#: vm.max_map_count of a freshly booted kernel; the guest reports its own value.
+#: vm.max_map_count of a fresh kernel (the guest reports its own value at boot).
 DEFAULT_MAX_MAP_COUNT = 65530
-#: Seconds a boot may take before the first group starts (kernel and /init).
-BOOT_ALLOWANCE = 60.0
-#: Seconds per trace on top of that, for the host-side deadline of one boot. A trace
-#: that hangs is stopped inside the guest by the agent's own per-trace alarm.
-PER_TRACE_ALLOWANCE = 1.0
+#: Seconds a VM may take to boot to its /init.
+BOOT_SECONDS = 60.0
+#: The host-side deadline of one group: this plus PER_TRACE_SECONDS per trace. A trace
+#: that hangs is stopped inside the guest by the agent's own per-trace alarm first.
+GROUP_SECONDS = 30.0
+PER_TRACE_SECONDS = 1.0
+#: A guest that receives no command for this long powers off.
+IDLE_SECONDS = 120
 #: Kernel command line. The console is the first serial port; quiet keeps it short.
 #: THP "madvise" is the live machine's mode (Debian's default is "always"); the agent
 #: disables THP per trace anyway.
 KERNEL_APPEND = "console=ttyS0 panic=-1 quiet loglevel=1 transparent_hugepage=madvise"
-#: Knobs the guest sets once per boot, so that the system is the one the engine models
-#: (Debian builds with mmap_min_addr 65536; the engine's system, like the live machine,
-#: has 4096).
-GUEST_SYSCTLS = {"vm/mmap_min_addr": System.__dataclass_fields__["mmap_min_addr"].default}
-#: Where the batch lands in the guest.
-BATCH_DIR = "batch"
+
+
+def guest_sysctls() -> dict:
+    """Knobs the guest sets once after boot, so that its system is the one the engine models.
+
+    Debian builds with vm.mmap_min_addr 65536; the engine's system, like the live machine,
+    has 4096 (a configuration, not a version difference).
+    """
+    return {"vm/mmap_min_addr": System.__dataclass_fields__["mmap_min_addr"].default}
+
 
 _VERSION = re.compile(r"^\d+\.\d+$")
 
@@ -324,38 +342,53 @@ def fetch_kernel(version: str, refresh: bool = False) -> KernelImage:
 
 # -- the guest -----------------------------------------------------------------------------------
 
-#: /init of the guest. Runs each group of traces with its knobs, writes everything the
-#: host reads to the second serial port, and powers off. Lines it adds to the agent's:
-#:   M max_map_count           the kernel's default, before any change
-#:   P key value               a fixed knob (/batch/sysctl) as read back after setting it
-#:   G group pool max_map_count the knobs as read back before the group runs
-#:   E group status            the agent's exit status for the group
-#:   END                       every group ran
-INIT_SCRIPT = """#!/bin/busybox sh
+#: /init of the guest. After boot it reports the default vm.max_map_count (M), sets the
+#: fixed knobs of /sysctl and reports them as read back (P), then says READY. Then it
+#: serves commands on the second serial port (raw mode, no echo):
+#:   G pool max_map_count size   a group: `size` bytes of gzip-compressed agent input follow;
+#:                               answered by "G pool max_map_count" (the knobs as read back),
+#:                               the agent's output, and "E status" (the agent's exit status)
+#:   S pool max_map_count size   the same, with the agent's output streamed as it is written
+#:                               (slower; used to find the trace that stopped a VM)
+#:   Q                           power off (so does anything else, EOF, or IDLE_SECONDS of silence)
+INIT_SCRIPT = f"""#!/bin/busybox sh
 B=/bin/busybox
 $B mount -t proc proc /proc
 $B mount -t devtmpfs dev /dev
-$B stty -F /dev/ttyS1 raw -echo
-exec 3>/dev/ttyS1
+$B mount -t tmpfs tmp /tmp
+$B stty -F /dev/ttyS1 raw -echo -ixon -ixoff -istrip cs8 -parenb
+exec 3>/dev/ttyS1 4</dev/ttyS1
 mmc=$($B cat /proc/sys/vm/max_map_count)
 echo "M $mmc" >&3
 while read key value; do
   echo "$value" > /proc/sys/$key
   echo "P $key $($B cat /proc/sys/$key)" >&3
-done < /batch/sysctl
-while read group pool limit; do
+done < /sysctl
+echo READY >&3
+while read -t {IDLE_SECONDS} cmd pool limit size <&4; do
+  case "$cmd" in G|S) ;; *) break ;; esac
+  $B head -c "$size" <&4 | $B gunzip > /tmp/in
   echo "$pool" > /proc/sys/vm/nr_hugepages
   echo "$limit" > /proc/sys/vm/max_map_count
   got_pool=$($B cat /proc/sys/vm/nr_hugepages)
   got_limit=$($B cat /proc/sys/vm/max_map_count)
-  echo "G $group $got_pool $got_limit" >&3
-  /agent < /batch/$group >&3
-  echo "E $group $?" >&3
+  if [ "$cmd" = S ]; then
+    echo "G $got_pool $got_limit" >&3
+    /agent < /tmp/in >&3
+    status=$?
+  else
+    /agent < /tmp/in > /tmp/out
+    status=$?
+    echo "G $got_pool $got_limit" >&3
+    $B cat /tmp/out >&3
+  fi
   echo "$mmc" > /proc/sys/vm/max_map_count
-done < /batch/groups
+  echo "E $status" >&3
+  $B rm -f /tmp/in /tmp/out
+done
 echo 0 > /proc/sys/vm/nr_hugepages
-echo END >&3
-exec 3>&-
+echo BYE >&3
+exec 3>&- 4<&-
 $B poweroff -f
 """
 
@@ -375,7 +408,7 @@ def cpio_newc(entries) -> bytes:
     return bytes(out)
 
 
-DIR, FILE, CHAR, LINK = 0o040755, 0o100755, 0o020600, 0o120777
+DIR, FILE, DATA, CHAR, LINK = 0o040755, 0o100755, 0o100644, 0o020600, 0o120777
 
 
 def build_guest_agent() -> Path:
@@ -400,24 +433,26 @@ def build_guest_agent() -> Path:
     return target
 
 
-def build_base_initramfs(agent: Path, busybox: Path) -> Path:
-    """The guest's fixed part (busybox, agent, /init, device nodes), cached by content."""
-    agent_bytes, busybox_bytes = agent.read_bytes(), busybox.read_bytes()
-    digest = hashlib.sha256(agent_bytes + busybox_bytes + INIT_SCRIPT.encode()).hexdigest()[:16]
+def build_initramfs(agent: Path, busybox: Path) -> Path:
+    """The guest (busybox, agent, /init, fixed knobs, device nodes), cached by content."""
+    sysctl = "".join(f"{key} {value}\n" for key, value in guest_sysctls().items()).encode()
+    parts = [agent.read_bytes(), busybox.read_bytes(), INIT_SCRIPT.encode(), sysctl]
+    digest = hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
     target = cache_dir() / f"guest-initramfs-{digest}.cpio.gz"
     if target.exists():
         return target
+    agent_bytes, busybox_bytes, init, sysctl = parts
     archive = cpio_newc([
         ("dev", DIR, b"", 0, 0),
         ("dev/console", CHAR, b"", 5, 1),
-        ("dev/ttyS1", CHAR, b"", 4, 65),
         ("proc", DIR, b"", 0, 0),
+        ("tmp", DIR, b"", 0, 0),
         ("bin", DIR, b"", 0, 0),
         ("bin/busybox", FILE, busybox_bytes, 0, 0),
         ("bin/sh", LINK, b"busybox", 0, 0),
-        (BATCH_DIR, DIR, b"", 0, 0),
         ("agent", FILE, agent_bytes, 0, 0),
-        ("init", FILE, INIT_SCRIPT.encode(), 0, 0),
+        ("sysctl", DATA, sysctl, 0, 0),
+        ("init", FILE, init, 0, 0),
     ])
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".tmp{os.getpid()}")
@@ -426,20 +461,195 @@ def build_base_initramfs(agent: Path, busybox: Path) -> Path:
     return target
 
 
-# -- the backend -----------------------------------------------------------------------------------
+# -- one VM -----------------------------------------------------------------------------------------
+
+class VMStopped(Exception):
+    """The VM stopped (or was stopped) before it answered."""
+
 
 @dataclass
-class Boot:
-    """What one boot of the VM produced."""
+class GroupOutput:
+    lines: list  # the agent's output lines
+    knobs: tuple | None  # (pool, max_map_count) as the guest read them back
+    problem: str | None  # why the group did not finish, or None
 
-    lines: list
-    problem: str | None  # why the VM stopped before the end, or None
-    console: str  # the kernel console's last lines
-    seconds: float
 
+_running_vms: "weakref.WeakSet[VM]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_vms() -> None:
+    for vm in list(_running_vms):
+        vm.close(wait=2.0)
+
+
+class VM:
+    """One booted guest that serves groups of traces until it is closed."""
+
+    def __init__(self, qemu: str, image: KernelImage, initramfs: Path):
+        self.workdir = tempfile.TemporaryDirectory(prefix="mmsem-qemu-")
+        self.console_path = Path(self.workdir.name) / "console"
+        command = [qemu, "-accel", "tcg", "-cpu", "max", "-m", str(GUEST_MEMORY_MB), "-smp", "1",
+                   "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+                   "-kernel", str(image.boot_file), "-initrd", str(initramfs), "-append", KERNEL_APPEND,
+                   "-serial", f"file:{self.console_path}",
+                   "-chardev", "stdio,id=agent,signal=off", "-serial", "chardev:agent", "-monitor", "none"]
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        _running_vms.add(self)
+        self.lines: queue.Queue = queue.Queue()
+        self.stderr = b""
+        self.dead: str | None = None  # why the VM is gone
+        self.groups = 0
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self.default_max_map_count = DEFAULT_MAX_MAP_COUNT
+        self.sysctls: dict = {}
+        try:
+            for line in self._lines_until("READY", BOOT_SECONDS):
+                parts = line.split()
+                if parts[:1] == ["M"] and len(parts) == 2:
+                    self.default_max_map_count = int(parts[1])
+                elif parts[:1] == ["P"] and len(parts) == 3:
+                    self.sysctls[parts[1]] = parts[2]
+        except VMStopped as exc:
+            self.kill()
+            raise ReplayUnavailable(f"the {image.release} VM did not boot: {exc}{self.console_hint()}") from None
+        self.boot_seconds = time.monotonic() - self.started
+
+    # -- the pipes ---------------------------------------------------------------------------
+    def _read(self) -> None:
+        for raw in self.proc.stdout:
+            self.lines.put(raw.decode(errors="replace").rstrip("\r\n"))
+        self.proc.wait()
+        self.lines.put(None)
+
+    def _read_stderr(self) -> None:
+        self.stderr = self.proc.stderr.read()[-2000:]
+
+    def _lines_until(self, last: str, seconds: float) -> list[str]:
+        """Lines up to the first that starts with `last` (included); VMStopped on EOF or deadline."""
+        deadline = time.monotonic() + seconds
+        out = []
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = self.lines.get(timeout=max(remaining, 0.001))
+            except queue.Empty:
+                self.kill(f"no answer within {seconds:.0f} s")
+                raise VMStopped(self.dead) from None
+            if line is None:
+                self.dead = self.dead or self._exit_reason()
+                raise VMStopped(self.dead)
+            out.append(line)
+            if line == last or line.startswith(last + " "):
+                return out
+
+    def _exit_reason(self) -> str:
+        code = self.proc.poll()
+        err = self.stderr.decode(errors="replace").strip().splitlines()
+        if code not in (None, 0):
+            return f"qemu exited with status {code}" + (f": {err[-1]}" if err else "")
+        return "the guest stopped (kernel panic or power-off)"
+
+    def _send(self, data: bytes, seconds: float) -> None:
+        fd = self.proc.stdin.fileno()
+        deadline = time.monotonic() + seconds
+        view = memoryview(data)
+        while view:
+            if self.dead:
+                raise VMStopped(self.dead)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill("the guest stopped reading its input")
+                raise VMStopped(self.dead)
+            _, ready, _ = select.select([], [fd], [], min(remaining, 0.5))
+            if ready:
+                try:
+                    view = view[os.write(fd, view):]
+                except BlockingIOError:
+                    continue
+                except BrokenPipeError:
+                    self.dead = self.dead or self._exit_reason()
+                    raise VMStopped(self.dead) from None
+
+    # -- use -------------------------------------------------------------------------------------
+    def run_group(self, pool: int, limit: int, text: str, count: int, stream: bool = False) -> GroupOutput:
+        """Run one agent input with these knobs; the output lines, up to where the VM stopped."""
+        payload = gzip.compress(text.encode(), compresslevel=6)
+        seconds = GROUP_SECONDS + PER_TRACE_SECONDS * count
+        lines: list = []
+        knobs = None
+        try:
+            self._send(f"{'S' if stream else 'G'} {pool} {limit} {len(payload)}\n".encode() + payload, seconds)
+            deadline = time.monotonic() + seconds
+            while True:
+                line = self._next_line(deadline, seconds)
+                if line.startswith("G ") and knobs is None:
+                    got = line.split()
+                    knobs = (int(got[1]), int(got[2]))
+                elif line.startswith("E "):
+                    break
+                else:
+                    lines.append(line)
+        except (VMStopped, ValueError, IndexError) as exc:
+            if not self.dead:
+                self.kill(f"garbled answer from the guest: {exc}")
+            return GroupOutput(lines, knobs, self.dead)
+        self.groups += 1
+        return GroupOutput(lines, knobs, None)
+
+    def _next_line(self, deadline: float, seconds: float) -> str:
+        remaining = deadline - time.monotonic()
+        try:
+            line = self.lines.get(timeout=max(remaining, 0.001))
+        except queue.Empty:
+            self.kill(f"the VM did not finish a group within {seconds:.0f} s")
+            raise VMStopped(self.dead) from None
+        if line is None:
+            self.dead = self.dead or self._exit_reason()
+            raise VMStopped(self.dead)
+        return line
+
+    def console_hint(self) -> str:
+        try:
+            text = self.console_path.read_bytes().decode(errors="replace")
+        except OSError:
+            return ""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return f" (console: {lines[-1][:200]})" if lines else ""
+
+    def kill(self, reason: str = "killed") -> None:
+        self.dead = self.dead or reason
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _running_vms.discard(self)
+
+    def close(self, wait: float = 10.0) -> None:
+        """Power the guest off (kill it if it does not go)."""
+        if not self.dead:
+            try:
+                self._send(b"Q\n", wait)
+                self.proc.wait(timeout=wait)
+            except (VMStopped, subprocess.TimeoutExpired, OSError):
+                pass
+            self.dead = "closed"
+        self.kill("closed")
+        try:
+            self.proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            pass
+        self.workdir.cleanup()
+
+
+# -- the backend -----------------------------------------------------------------------------------
 
 class QemuKernel:
-    """A Debian kernel of version X.Y, booted under qemu, as a backend for traces."""
+    """Debian's Linux X.Y, booted under qemu, as a backend for traces."""
 
     def __init__(self, version: str = "6.1", spec: Spec | None = None, timeout: int = 10,
                  image: KernelImage | None = None):
@@ -452,11 +662,12 @@ class QemuKernel:
         busybox = find_busybox()
         self.image = image or fetch_kernel(version)
         self.agent = build_guest_agent()
-        self.initramfs = build_base_initramfs(self.agent, busybox)
+        self.initramfs = build_initramfs(self.agent, busybox)
         self._calibration: Calibration | None = None
-        self._vms: set = set()
-        self._vms_lock = threading.Lock()
-        self.boots: list[Boot] = []  # every boot of this backend, for figures
+        self._idle: list[VM] = []
+        self._all: "weakref.WeakSet[VM]" = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self.boots: list[float] = []  # seconds each VM took to boot, for figures
 
     @property
     def name(self) -> str:
@@ -467,25 +678,67 @@ class QemuKernel:
         """The engine profile this kernel is compared with: its X.Y."""
         return self.version
 
-    # -- traces without a profile describe the kernel they run on --------------------------
     def pin_profile(self, trace: Trace) -> Trace:
         """A trace without config.kernel means 'the running kernel': here that is X.Y, not the host's.
 
-        The trace is changed in place (and returned), so that the engine run that follows a
-        replay, which reads the profile from the trace, uses this kernel's profile.
+        The trace is changed in place (and returned): the engine run that follows a replay
+        (mmsem conform, mmsem run --compare) reads the profile from the trace.
         """
         if trace.config.kernel is None:
             trace.config = dataclasses.replace(trace.config, kernel=self.profile_name)
         return trace
 
-    # -- calibration -----------------------------------------------------------------------
+    # -- VMs -----------------------------------------------------------------------------------
+    def _take_vm(self) -> VM:
+        with self._lock:
+            while self._idle:
+                vm = self._idle.pop()
+                if not vm.dead and vm.proc.poll() is None:
+                    return vm
+                vm.close(wait=1.0)
+        vm = VM(self.qemu, self.image, self.initramfs)
+        with self._lock:
+            self._all.add(vm)
+            self.boots.append(vm.boot_seconds)
+        wanted = {key: str(value) for key, value in guest_sysctls().items()}
+        if vm.sysctls != wanted:
+            vm.close(wait=1.0)
+            raise ReplayUnavailable(f"the guest could not set its knobs: wanted {wanted}, got {vm.sysctls}")
+        return vm
+
+    def _give_back(self, vm: VM) -> None:
+        with self._lock:
+            if not vm.dead:
+                self._idle.append(vm)
+
+    def close(self) -> None:
+        """Power off every VM of this backend (they also stop at exit, or when idle for long)."""
+        with self._lock:
+            vms, self._idle = list(self._all), []
+        for vm in vms:
+            vm.close(wait=5.0)
+
+    def kill_vms(self) -> None:
+        """Stop every VM at once (on interruption)."""
+        with self._lock:
+            vms, self._idle = list(self._all), []
+        for vm in vms:
+            vm.kill("interrupted")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- calibration -----------------------------------------------------------------------------
     def _calibration_file(self) -> Path:
         key = hashlib.sha256(f"{self.image.release} {self.image.package_version} {self.initramfs.name} "
                              f"{GUEST_MEMORY_MB} {KERNEL_APPEND}".encode()).hexdigest()[:16]
         return cache_dir() / f"guest-calibration-{key}.json"
 
     def calibration(self) -> Calibration:
-        """The agent child's own mappings in the guest, measured once per image and agent (cached)."""
+        """The agent child's own mappings in the guest, measured once per image and guest (cached)."""
         if self._calibration is None:
             path = self._calibration_file()
             try:
@@ -493,19 +746,26 @@ class QemuKernel:
                 self._calibration = Calibration(Outside(data["vmas"], data["pages"], data["lockable"]),
                                                 data["max_map_count"])
             except (OSError, ValueError, KeyError):
-                boot = self._boot([("c", 0, DEFAULT_MAX_MAP_COUNT, "C\nQ\n")], 1)
-                answer = [line for line in boot.lines if line.startswith("K ")]
-                system = [line for line in boot.lines if line.startswith("M ")]
-                if not answer or not system:
-                    raise ReplayUnavailable(f"calibrating the guest agent failed: {boot.problem or 'no answer'}"
-                                            f"{self._console_hint(boot)}")
-                vmas, pages, lockable = (int(x, 16) for x in answer[0].split()[1:4])
-                self._calibration = Calibration(Outside(vmas, pages, lockable), int(system[0].split()[1]))
+                self._calibration = self._calibrate()
+                outside = self._calibration.outside
                 tmp = path.with_suffix(f".tmp{os.getpid()}")
-                tmp.write_text(json.dumps({"vmas": vmas, "pages": pages, "lockable": lockable,
+                tmp.write_text(json.dumps({"vmas": outside.vmas, "pages": outside.pages,
+                                           "lockable": outside.lockable_pages,
                                            "max_map_count": self._calibration.max_map_count}) + "\n")
                 os.replace(tmp, path)
         return self._calibration
+
+    def _calibrate(self) -> Calibration:
+        vm = self._take_vm()
+        out = vm.run_group(0, vm.default_max_map_count, "C\nQ\n", 1)
+        answer = [line for line in out.lines if line.startswith("K ")]
+        if out.problem or not answer:
+            hint = vm.console_hint()
+            vm.kill()
+            raise ReplayUnavailable(f"calibrating the guest agent failed: {out.problem or 'no answer'}{hint}")
+        self._give_back(vm)
+        vmas, pages, lockable = (int(x, 16) for x in answer[0].split()[1:4])
+        return Calibration(Outside(vmas, pages, lockable), vm.default_max_map_count)
 
     def outside_for(self, trace: Trace) -> Outside:
         """What the engine must assume about the process outside the arena (no fillers here)."""
@@ -520,22 +780,27 @@ class QemuKernel:
         """
         return min(trace.config.max_map_count, self.calibration().max_map_count)
 
-    # -- running -----------------------------------------------------------------------------
+    # -- running ------------------------------------------------------------------------------------
     def run(self, traces: list[Trace], snap_all: bool = False, jobs: int = 1) -> list[TraceResult]:
-        """Replay traces in ``jobs`` VMs side by side, many traces per boot."""
-        for trace in traces:
-            self.pin_profile(trace)
-        results: list[TraceResult | None] = [None] * len(traces)
+        """Replay traces on ``jobs`` VMs side by side; VMs stay up for the next call."""
         if not traces:
             return []
+        for trace in traces:
+            self.pin_profile(trace)
+        self.calibration()
         jobs = max(1, min(jobs, len(traces)))
         parts = [list(range(len(traces)))[j::jobs] for j in range(jobs)]
+        results: list[TraceResult | None] = [None] * len(traces)
         try:
             if len(parts) == 1:
                 batches = [self._run_part(traces, parts[0], snap_all)]
             else:
-                with ThreadPoolExecutor(len(parts)) as pool:
-                    batches = list(pool.map(lambda part: self._run_part(traces, part, snap_all), parts))
+                executor = ThreadPoolExecutor(len(parts))
+                try:
+                    futures = [executor.submit(self._run_part, traces, part, snap_all) for part in parts]
+                    batches = [future.result() for future in futures]
+                finally:
+                    executor.shutdown(wait=False, cancel_futures=True)
         except BaseException:
             self.kill_vms()
             raise
@@ -545,182 +810,98 @@ class QemuKernel:
         return results
 
     def _run_part(self, traces: list[Trace], indexes: list[int], snap_all: bool) -> dict:
-        """Run these traces (indexes into traces), booting again after a VM that stopped early."""
+        """Run these traces (indexes into traces) on one VM, one group of knobs at a time."""
         results = {i: TraceResult(traces[i], self.name) for i in indexes}
-        pending = list(indexes)
-        while pending:
-            groups: dict[tuple, list[int]] = {}
-            for i in pending:
-                key = (traces[i].config.hugetlb_pages, self.system_limit(traces[i]))
-                groups.setdefault(key, []).append(i)
-            order = [i for key in sorted(groups) for i in groups[key]]
-            plan = []
-            for k, (key, members) in enumerate(sorted(groups.items())):
-                text = "".join(encode(self.spec, traces[i], i, 0, self.timeout, snap_all) for i in members) + "Q\n"
-                plan.append((f"g{k}", key[0], key[1], text))
-            boot = self._boot(plan, len(pending))
-            fixed = self._fixed_knobs_problem(boot)
-            if fixed:
-                for i in pending:
-                    results[i].failure = fixed
-                break
-            done, knob_problems = self._parse(traces, boot.lines, results)
-            for i, problem in knob_problems.items():
-                if results[i].failure is None:
-                    results[i].failure = problem
-            finished = [i for i in order if i in done]
-            rest = [i for i in order if i not in done]
-            if not rest:
-                break
-            # The VM stopped early: the first unfinished trace was running (or the agent of its
-            # group failed); it is reported, the others are tried again in a new boot.
-            culprit = rest[0]
-            reason = boot.problem or "the guest stopped before this trace"
-            results[culprit].failure = results[culprit].failure or f"{reason}{self._console_hint(boot)}"
-            if not finished and len(rest) == len(pending) and boot.problem and "boot" in boot.problem:
-                for i in rest[1:]:  # nothing ran at all: no point in booting again
-                    results[i].failure = results[i].failure or reason
-                break
-            for i in rest[1:]:
-                results[i] = TraceResult(traces[i], self.name)
-            pending = rest[1:]
+        groups: dict[tuple, list[int]] = {}
+        for i in indexes:
+            groups.setdefault((traces[i].config.hugetlb_pages, self.system_limit(traces[i])), []).append(i)
+        vm = None
+        try:
+            for (pool, limit), members in sorted(groups.items()):
+                vm = vm if vm is not None and not vm.dead else self._take_vm()
+                text = self._encode(traces, members, snap_all)
+                out = vm.run_group(pool, limit, text, len(members))
+                if out.problem is None:
+                    self._collect(traces, members, out, results, (pool, limit))
+                    continue
+                # The VM stopped somewhere in the group: run it again, streamed, to find where.
+                vm = None
+                self._run_streamed(traces, members, snap_all, results, (pool, limit))
+        finally:
+            if vm is not None:
+                self._give_back(vm)
         return results
 
-    def _parse(self, traces: list[Trace], lines: list[str], results: dict) -> tuple[set, dict]:
-        """Fill results from the guest's output; returns (traces done, knob problems by trace)."""
-        done: set = set()
-        knob_problems: dict = {}
-        group_knobs = None
-        i = 0
-        while i < len(lines):
-            line = lines[i]
-            kind, rest = line[:1], line[2:].split()
-            try:
-                if kind == "R" and len(rest) >= 5:
-                    ident, index, ret = int(rest[0], 16), int(rest[1], 16), int(rest[2])
-                    err, sig = int(rest[3], 16), int(rest[4], 16)
-                    step = traces[ident].steps[index]
-                    if sig:
-                        outcome = Outcome(signal=signal_name(sig))
-                    elif err:
-                        outcome = Outcome(errno=errno_name(err, self.spec))
-                    else:
-                        outcome = Outcome(ret=ret)
-                    results[ident].steps.append(StepRecord(step, outcome))
-                elif kind == "O" and len(rest) >= 4:
-                    ident, tag = int(rest[0], 16), rest[1]
-                    obs, i = parse_snapshot(lines, i)
-                    if tag == "final":
-                        results[ident].final = {MAIN: obs}
-                    else:
-                        results[ident].steps[int(tag, 16)].state = obs
-                    continue
-                elif kind == "X" and rest:
-                    results[int(rest[0], 16)].failure = " ".join(rest[1:])
-                elif kind == "D" and rest:
-                    ident = int(rest[0], 16)
-                    done.add(ident)
-                    trace = traces[ident]
-                    if group_knobs is not None:
-                        wanted = (trace.config.hugetlb_pages, self.system_limit(trace))
-                        if group_knobs != wanted:
-                            knob_problems[ident] = (f"the guest could not set its knobs: pool {group_knobs[0]} "
-                                                    f"(wanted {wanted[0]}), max_map_count {group_knobs[1]} "
-                                                    f"(wanted {wanted[1]})")
-                elif kind == "G" and len(rest) >= 3:
-                    group_knobs = (int(rest[1]), int(rest[2]))
-            except (ValueError, IndexError, KeyError):
-                pass  # a garbled line: the trace it belongs to is left unfinished or incomplete
-            i += 1
-        return done, knob_problems
+    def _run_streamed(self, traces, members, snap_all: bool, results: dict, knobs: tuple) -> None:
+        """Run a group with streamed output; a trace that stops the VM fails, the rest go on."""
+        pending = list(members)
+        while pending:
+            for i in pending:
+                results[i] = TraceResult(traces[i], self.name)
+            vm = self._take_vm()
+            out = vm.run_group(knobs[0], knobs[1], self._encode(traces, pending, snap_all), len(pending), stream=True)
+            done = self._collect(traces, pending, out, results, knobs)
+            if out.problem is None:
+                self._give_back(vm)
+                return
+            hint = vm.console_hint()
+            rest = [i for i in pending if i not in done]
+            if not rest:
+                return
+            culprit = rest[0]
+            results[culprit].failure = results[culprit].failure or f"{out.problem}{hint}"
+            pending = rest[1:]
 
-    @staticmethod
-    def _fixed_knobs_problem(boot: Boot) -> str | None:
-        """Why the guest's fixed knobs (GUEST_SYSCTLS) are not as wanted, or None."""
-        if not any(line.startswith("M ") for line in boot.lines):
-            return None  # the guest did not get that far: reported per trace
-        got = {}
-        for line in boot.lines:
-            parts = line.split()
-            if parts[:1] == ["P"] and len(parts) == 3:
-                got[parts[1]] = parts[2]
-        for key, value in GUEST_SYSCTLS.items():
-            if got.get(key) != str(value):
-                return f"the guest could not set {key} to {value} (it reads {got.get(key, 'nothing')})"
-        return None
+    def _encode(self, traces, members, snap_all: bool) -> str:
+        return "".join(encode(self.spec, traces[i], i, 0, self.timeout, snap_all) for i in members) + "Q\n"
 
-    @staticmethod
-    def _console_hint(boot: Boot) -> str:
-        lines = [line for line in boot.console.splitlines() if line.strip()]
-        return f" (console: {lines[-1].strip()[:200]})" if lines else ""
+    def _collect(self, traces, members, out: GroupOutput, results: dict, wanted: tuple) -> set:
+        """Fill results from a group's output; returns the traces that finished."""
+        done = parse_output(self.spec, traces, out.lines, results)
+        if out.knobs is not None and out.knobs != wanted:
+            problem = (f"the guest could not set its knobs: huge page pool {out.knobs[0]} (wanted {wanted[0]}), "
+                       f"max_map_count {out.knobs[1]} (wanted {wanted[1]})")
+            for i in members:
+                results[i].failure = results[i].failure or problem
+        if out.problem is None:
+            for i in members:
+                if i not in done and results[i].failure is None:
+                    results[i].failure = "the agent stopped before this trace"
+        return done
 
-    # -- one boot ----------------------------------------------------------------------------
-    def _boot(self, plan: list[tuple], count: int) -> Boot:
-        """Boot once with these groups (name, pool, max_map_count, agent input); read the results."""
-        deadline = BOOT_ALLOWANCE + PER_TRACE_ALLOWANCE * count
-        with tempfile.TemporaryDirectory(prefix="mmsem-qemu-") as tmp:
-            work = Path(tmp)
-            manifest = "".join(f"{name} {pool} {limit}\n" for name, pool, limit, _ in plan)
-            fixed = "".join(f"{key} {value}\n" for key, value in GUEST_SYSCTLS.items())
-            batch = cpio_newc([(f"{BATCH_DIR}/groups", 0o100644, manifest.encode(), 0, 0),
-                               (f"{BATCH_DIR}/sysctl", 0o100644, fixed.encode(), 0, 0)] +
-                              [(f"{BATCH_DIR}/{name}", 0o100644, text.encode(), 0, 0)
-                               for name, _, _, text in plan])
-            initrd = work / "initrd"
-            with open(initrd, "wb") as fh:
-                base = self.initramfs.read_bytes()
-                # The kernel looks for a following archive only at a multiple of 4 bytes (zeros are skipped).
-                fh.write(base + b"\0" * (-len(base) % 4))
-                fh.write(batch)
-            out, console = work / "out", work / "console"
-            command = [self.qemu, "-accel", "tcg", "-cpu", "max", "-m", str(GUEST_MEMORY_MB), "-smp", "1",
-                       "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-                       "-kernel", str(self.image.boot_file), "-initrd", str(initrd), "-append", KERNEL_APPEND,
-                       "-serial", f"file:{console}", "-serial", f"file:{out}", "-monitor", "none"]
-            started = time.monotonic()
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, start_new_session=True)
-            with self._vms_lock:
-                self._vms.add(proc)
-            problem = None
-            try:
-                try:
-                    _, err = proc.communicate(timeout=deadline)
-                    if proc.returncode != 0:
-                        problem = f"qemu exited with status {proc.returncode}: " + \
-                                  (err.decode(errors="replace").strip().splitlines() or ["?"])[-1]
-                except subprocess.TimeoutExpired:
-                    self._kill(proc)
-                    proc.communicate()
-                    problem = f"the VM did not finish within {deadline:.0f} s"
-            except BaseException:
-                self._kill(proc)
-                proc.wait()
-                raise
-            finally:
-                with self._vms_lock:
-                    self._vms.discard(proc)
-            seconds = time.monotonic() - started
-            text = out.read_bytes().decode(errors="replace") if out.exists() else ""
-            console_text = console.read_bytes().decode(errors="replace") if console.exists() else ""
-        lines = [line.strip("\r") for line in text.splitlines()]
-        if problem is None and "END" not in lines:
-            problem = "the guest stopped early (kernel panic or a failed /init?)"
-            if not any(line.startswith("M ") for line in lines):
-                problem = "the guest did not boot to its /init"
-        boot = Boot(lines, problem, console_text[-4000:], seconds)
-        self.boots.append(boot)
-        return boot
 
-    @staticmethod
-    def _kill(proc) -> None:
+def parse_output(spec: Spec, traces: list[Trace], lines: list[str], results: dict) -> set:
+    """Fill results (by trace index) from agent output lines; returns the indexes that finished ('D')."""
+    done: set = set()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        kind, rest = line[:1], line[2:].split()
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def kill_vms(self) -> None:
-        """Stop every VM still running (on interruption: worker threads cannot be interrupted)."""
-        with self._vms_lock:
-            for proc in list(self._vms):
-                self._kill(proc)
+            if kind == "R":
+                ident, index, ret, err, sig = (int(rest[0], 16), int(rest[1], 16), int(rest[2]),
+                                               int(rest[3], 16), int(rest[4], 16))
+                step = traces[ident].steps[index]
+                if sig:
+                    outcome = Outcome(signal=signal_name(sig))
+                elif err:
+                    outcome = Outcome(errno=errno_name(err, spec))
+                else:
+                    outcome = Outcome(ret=ret)
+                results[ident].steps.append(StepRecord(step, outcome))
+            elif kind == "O":
+                ident, tag = int(rest[0], 16), rest[1]
+                obs, i = parse_snapshot(lines, i)
+                if tag == "final":
+                    results[ident].final = {MAIN: obs}
+                else:
+                    results[ident].steps[int(tag, 16)].state = obs
+                continue
+            elif kind == "X":
+                results[int(rest[0], 16)].failure = " ".join(rest[1:])
+            elif kind == "D":
+                done.add(int(rest[0], 16))
+        except (ValueError, IndexError, KeyError):
+            pass  # a line cut short where a VM stopped: its trace is unfinished
+        i += 1
+    return done
