@@ -133,10 +133,16 @@ def visit(ctx, rule: ValueRule, i: int, start: int, end: int) -> tuple[str | Non
             end = start + (end - start) // HPAGE_SIZE * HPAGE_SIZE  # whole huge pages only
         vma_ops.zap(system, mm, vma, start, end)
         return None, None
+    if action == "pageout":
+        vma_ops.pageout(system, mm, vma, start, end)
+        return None, i
+    if action == "lazy_free":
+        mm.lazyfree.update(p for p in range(start >> PAGE_SHIFT, end >> PAGE_SHIFT) if p in mm.cow)
+        return None, i
     if action == "remove":
         vma_ops.punch_hole(system, vma.obj, vma.pgoff_at(start), (end - start) >> PAGE_SHIFT)
         return None, None
-    return None, i  # keep, lazy_free: nothing the observation can see changes
+    return None, i  # keep: nothing the observation can see changes
 
 
 def populate_range(ctx, start: int, end: int, write: bool) -> str | None:

@@ -36,6 +36,9 @@ ODD_FIELD_CHANCE = 0.04
 NEVER_GENERATED = {"MAP_SYNC", "MAP_UNINITIALIZED", "MADV_HWPOISON", "MADV_SOFT_OFFLINE"}
 #: RLIMIT_MEMLOCK values. Not "unlimited": raising the hard limit (8 MiB by default) needs
 #: CAP_SYS_RESOURCE, which the replay may not have (root in a container often lacks it).
+#: Calls that go on past holes and destroy what they meet: from a raw address (below
+#: the arena, where the replay agent's program and data live) only short ranges.
+SMALL_RANGES_ONLY = {"madvise", "munmap", "mprotect"}
 RLIMITS = [0, 4095, "1p", "4p", "8p", "16p", "64p", "1024p", "2048p"]
 #: Lengths that overflow or exceed the address space. (TASK_SIZE itself is left out: with
 #: address 0, munmap would accept it and unmap the replay agent.)
@@ -178,10 +181,15 @@ class Generator:
                 args["addr"] = 0
             elif limited and "addr" in args and "len" in args and self.chance(0.5):
                 self.interior_range(args, names)
+            if call in SMALL_RANGES_ONLY and not isinstance(args.get("addr", "A"), str):
+                args["len"] = self.pages(0, 10)
             step = {call: args}
             if entry.placement:
                 bind = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(names) % 26] + ("" if len(names) < 26 else str(len(names)))
                 pages = length_pages(args.get("len", 0))
+                fixed = {"MAP_FIXED", "MAP_FIXED_NOREPLACE"} & set(args.get("flags", []))
+                if fixed and not isinstance(args.get("addr", 0), str):
+                    pages = None  # a fixed mapping at a raw address is outside the arena: bind no name to it
                 if pages is not None:
                     step["as"] = bind
                     names[bind] = pages

@@ -118,6 +118,7 @@ class Mm:
     vmas: list = field(default_factory=list)  # sorted, disjoint
     resident: set = field(default_factory=set)  # page numbers with a present PTE
     cow: set = field(default_factory=set)  # page numbers holding a private copy (written private pages)
+    lazyfree: set = field(default_factory=set)  # private pages marked with MADV_FREE and not written since
     locked_vm: int = 0  # pages (VmLck), including the outside part
     def_flags: int = 0
     outside: Outside = field(default_factory=Outside)

@@ -268,8 +268,15 @@ def release_pages(system: System, mm: Mm, vma: Vma, start: int, end: int) -> Non
             if index in vma.resv:
                 vma.resv.discard(index)
                 pool.reserved -= 1
-    mm.resident.difference_update(range(first, last))
-    mm.cow.difference_update(range(first, last))
+    forget_pages(mm, first, last)
+
+
+def forget_pages(mm: Mm, first: int, last: int) -> None:
+    """Pages [first, last) are no longer mapped by the process."""
+    pages = range(first, last)
+    mm.resident.difference_update(pages)
+    mm.cow.difference_update(pages)
+    mm.lazyfree.difference_update(pages)
 
 
 def zap(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
@@ -278,8 +285,39 @@ def zap(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
     first, last = start >> PAGE_SHIFT, end >> PAGE_SHIFT
     if vma.flags & VM_HUGETLB and not vma.flags & VM_SHARED:
         system.pool.free += sum(1 for p in range(first, last, HPAGE_PAGES) if p in mm.resident)
-    mm.resident.difference_update(range(first, last))
-    mm.cow.difference_update(range(first, last))
+    forget_pages(mm, first, last)
+
+
+def mapcount(system: System, obj, index: int) -> int:
+    """How many page table entries, in every process, map page `index` of a file."""
+    count = 0
+    for proc in system.processes.values():
+        mm = proc.mm
+        for vma in mm.vmas:
+            if vma.obj is obj and vma.pgoff <= index < vma.pgoff + vma.pages:
+                page = (vma.start >> PAGE_SHIFT) + index - vma.pgoff
+                if page in mm.resident and not (not vma.flags & VM_SHARED and page in mm.cow):
+                    count += 1
+    return count
+
+
+def pageout(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
+    """MADV_PAGEOUT without swap: reclaim what only this mapping maps and can go.
+
+    File and shmem pages are unmapped (their writeback fails without swap, so they
+    stay cached); lazily freed and droppable private pages are freed; other private
+    anonymous pages, and the zero page, stay.
+    """
+    for page in range(start >> PAGE_SHIFT, end >> PAGE_SHIFT):
+        if page not in mm.resident:
+            continue
+        private_copy = page in mm.cow or (vma.obj is None and not vma.flags & VM_SHARED)
+        if private_copy:
+            if page in mm.cow and (page in mm.lazyfree or vma.flags & VM_DROPPABLE):
+                forget_pages(mm, page, page + 1)
+            continue
+        if mapcount(system, vma.obj, vma.pgoff_at(page << PAGE_SHIFT)) == 1:
+            mm.resident.discard(page)
 
 
 def punch_hole(system: System, obj, first: int, count: int) -> None:
@@ -386,6 +424,7 @@ def fault_page(system: System, mm: Mm, vma: Vma, addr: int, write: bool) -> None
         if vma.anon is None:
             vma.anon = new_anon_id()  # the first private page gives the mapping an anon_vma
         mm.cow.add(page)
+        mm.lazyfree.discard(page)  # written again: no longer free to drop
     mm.resident.add(page)
 
 

@@ -21,6 +21,7 @@ from mmsem.semantics.config import running_profile_name
 from mmsem.semantics.report import reported_pages
 from mmsem.semantics.runner import describe_expect, describe_outcome, mismatches, outcome_matches, run_engine
 from mmsem.semantics.trace import StateExpect, Trace, parse_trace
+from mmsem.spec import default_spec
 
 #: Page fields as stored per page, in this order (observe.PageObs without "mapped").
 PAGE_FIELDS = ("prot", "shared", "locked", "onfault", "resident")
@@ -57,12 +58,14 @@ def on_engine(trace: Trace) -> dict:
     rows = layout(trace, [record.state for record in result.steps] + list(result.final.values()))
     labels = {label for _, row in rows for label in row}
     steps = []
+    spec = default_spec()
     for record in result.steps:
         step, outcome = record.step, record.outcome
+        entry = spec.syscalls[step.call]
         steps.append({
             "index": step.index + 1,
             "call": step.call,
-            "args": [[name, written(value)] for name, value in step.written.items()],
+            "args": [[name, written(value, entry.arg(name))] for name, value in step.written.items()],
             "bind": step.bind,
             "proc": step.proc,
             "line": step.origin.line,
@@ -82,7 +85,7 @@ def on_engine(trace: Trace) -> dict:
         "profile": config.profile_name,
         "config": {"privileged": config.privileged, "rlimit_memlock": config.rlimit_memlock,
                    "max_map_count": config.max_map_count, "hugetlb_pages": config.hugetlb_pages},
-        "files": [[name, size, hugetlb] for name, (size, hugetlb) in trace.files.items()],
+        "files": [file_info(name, info) for name, info in trace.files.items()],
         "rows": rows,
         "steps": steps,
         "mismatches": [[p.origin.line, p.message] for p in problems],
@@ -94,9 +97,20 @@ def short(text: str) -> str:
     return text.removesuffix("+0p")
 
 
-def written(value) -> list[str] | str:
-    """An argument as the trace wrote it: a list of flag names, or text."""
-    return [str(v) for v in value] if isinstance(value, list) else str(value)
+def written(value, arg) -> list[str] | str:
+    """An argument as the trace wrote it: a list of flag names (for a flags or prot
+    argument, also when the trace wrote a single name), or text."""
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if arg is not None and arg.kind in ("flags", "prot") and isinstance(value, str):
+        return [value]
+    return str(value)
+
+
+def file_info(name: str, info: tuple) -> dict:
+    """A trace file: (size, hugetlb) or (size, hugetlb, writable)."""
+    return {"name": name, "size": info[0], "hugetlb": bool(info[1]),
+            "writable": bool(info[2]) if len(info) > 2 else True}
 
 
 def layout(trace: Trace, observations: list) -> list[list]:

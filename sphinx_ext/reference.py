@@ -28,7 +28,7 @@ from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from mmsem.semantics.primitives import PRIMITIVES
+from mmsem.semantics.effects import PRIMITIVES
 from mmsem.spec import default_spec
 from mmsem.spec.model import Spec, Syscall
 from mmsem.sphinx_ext import conditions, specquery
@@ -52,7 +52,7 @@ def sentence(text: str, code_words: frozenset = frozenset()) -> str:
     first = re.match(r"[\w.()]*", text).group(0)
     if first not in code_words and not any(c in first for c in "_.()"):
         text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?", ")")) else text + "."
+    return text if text.endswith((".", "!", "?", ".)")) else text + "."
 
 
 def para(*children, classes=()) -> nodes.paragraph:
@@ -86,8 +86,8 @@ def code_words(spec: Spec, entry: Syscall) -> frozenset:
     words = set(spec.syscalls) | set(spec.procedures) | {a.name for a in entry.args}
     for placed in specquery.walk(spec, entry):
         words.update(name for name, _ in placed.step.bindings)
-    for name in spec.procedures:
-        words.update(spec.procedures[name].params)
+        if placed.step.op == "call" and placed.step.id in spec.procedures:
+            words.update(spec.procedures[placed.step.id].params)
     return frozenset(words)
 
 
@@ -104,9 +104,11 @@ class SyscallPage:
         self.domain = self.env.get_domain("mm")
         self.index_nodes: list = []
         self.code_words = code_words(spec, entry)
+        self.call_names = frozenset(spec.syscalls)
 
-    def sentence(self, text: str) -> str:
-        return sentence(text, self.code_words)
+    def sentence(self, text: str, code: bool = True) -> str:
+        """`code`: the text is about the call's program, and may start with one of its names."""
+        return sentence(text, self.code_words if code else self.call_names)
 
     def section(self, title: str, slug: str) -> nodes.section:
         ids = [nodes.make_id(f"{self.name}-{slug}")] if slug else [nodes.make_id(f"{self.name}-reference")]
@@ -182,15 +184,18 @@ class SyscallPage:
         for arg, flagset_name in flag_args:
             flagset = self.spec.flagsets[flagset_name]
             home = specquery.flagset_home(self.spec, flagset_name) == self.name
-            sec += para(nodes.literal(arg, arg), f": {self.sentence(flagset.summary)}")
+            sec += para(nodes.literal(arg, arg), f": {self.sentence(flagset.summary, code=False)}")
             for field, mask in flagset.fields.items():
                 members = ", ".join(f.name for f in flagset.flags if f.field == field)
                 sec += para(nodes.literal(field, field), f" (mask {mask:#x}) selects one of {members}.")
-            rows = [self.flag_row(flag, home, anchor) for flag in flagset.flags]
-            sec += table(["Flag", "Value", "Since", "Meaning"], rows, [22, 10, 18, 50], classes=["mm-flags"])
+            if flagset.values:
+                sec += para(nodes.literal(arg, arg), " takes exactly one of these values.")
+            rows = [self.flag_row(flag, home, anchor, flagset.values) for flag in flagset.flags]
+            kind = "Value" if flagset.values else "Flag"
+            sec += table([kind, "Number", "Since", "Meaning"], rows, [22, 10, 18, 50], classes=["mm-flags"])
         return sec
 
-    def flag_row(self, flag, home: bool, anchor: str) -> tuple[list, dict]:
+    def flag_row(self, flag, home: bool, anchor: str, values: bool) -> tuple[list, dict]:
         attributes: dict = {"ids": []}
         if home:
             row = nodes.row()
@@ -208,12 +213,41 @@ class SyscallPage:
         since_cell = [para(since)]
         if flag.since_text and flag.before_since in BEFORE_SINCE:
             since_cell.append(para(f"({BEFORE_SINCE[flag.before_since]})", classes=["mm-small"]))
-        meaning = [para(self.sentence(flag.brief))]
+        meaning = [para(self.sentence(flag.brief, code=False))]
         if flag.text:
-            meaning.append(para(self.sentence(flag.text)))
+            meaning.append(para(self.sentence(flag.text, code=False)))
+        meaning += self.value_rules(flag)
         if flag.undocumented:
             meaning.append(para("Not described in the manual pages.", classes=["mm-small"]))
-        return [name_cell, nodes.literal(hex(flag.value), hex(flag.value)), since_cell, meaning], attributes
+        number = str(flag.value) if values else hex(flag.value)
+        return [name_cell, nodes.literal(number, number), since_cell, meaning], attributes
+
+    def value_rules(self, flag) -> list[nodes.Node]:
+        """What a value of a value set (an madvise advice) does to each mapping, and when it fails."""
+        out: list[nodes.Node] = []
+        changes = []
+        for verb, names in (("Sets", flag.set_flags), ("Clears", flag.clear_flags)):
+            if names:
+                changes += [nodes.Text(f"{verb} " if not changes else f"; {verb.lower()} ")]
+                for i, name in enumerate(names):
+                    changes += ([nodes.Text(", ")] if i else []) + [nodes.literal(name, name)]
+        if changes:
+            out.append(para(*changes, " on each mapping of the range."))
+        if flag.action == "unmodelled":
+            out.append(para("Not modelled: traces cannot use it.", classes=["mm-small"]))
+        if flag.skip_when is not None:
+            out += self.condition("Mappings are left unchanged when ", flag.skip_when)
+        for reject in flag.rejects:
+            parts = self.condition("", reject.when, "")
+            parts[0].insert(0, nodes.Text(" if "))
+            parts[0].insert(0, xref("errno", reject.errno))
+            parts[0].insert(0, nodes.Text("Fails with "))
+            parts[-1 if isinstance(parts[-1], nodes.paragraph) else 0] += nodes.Text(
+                f": {reject.text}." if not isinstance(parts[-1], nodes.bullet_list) else "")
+            if isinstance(parts[-1], nodes.bullet_list):
+                parts.append(para(self.sentence(reject.text)))
+            out += parts
+        return out
 
     # -- behaviour -----------------------------------------------------------------------------
     def return_value(self) -> nodes.section | None:

@@ -38,8 +38,8 @@ def setup_text(result: dict) -> str:
         limit_text = "unlimited" if limit is None else _pages(limit)
         parts.append(f"as an unprivileged process (no CAP_IPC_LOCK) with RLIMIT_MEMLOCK {limit_text}")
     text = " ".join(parts)
-    extras = [f"file {name}: {_pages(size)}" + (" on hugetlbfs" if huge else "")
-              for name, size, huge in result["files"]]
+    extras = [f"file {f['name']}: {_pages(f['size'])}" + (" on hugetlbfs" if f["hugetlb"] else "")
+              + ("" if f["writable"] else ", open read-only") for f in result["files"]]
     if config["max_map_count"] != DEFAULT_MAX_MAP_COUNT:
         extras.append(f"vm.max_map_count {config['max_map_count']}")
     if config["hugetlb_pages"]:

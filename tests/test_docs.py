@@ -1,0 +1,400 @@
+"""The documentation site (docs/) and the Sphinx extension that builds it (mmsem.sphinx_ext).
+
+Sphinx always runs in a subprocess, into temporary directories: the site must build
+with warnings as errors and nitpicky references, serially and in parallel, with the
+same indices; a scenario whose expectation is wrong must fail the build and say
+where; the result cache must be used; generated pages must depend on their spec
+files. A headless Chromium renders a reference page and a guide and measures their
+pictures, and saves screenshots as build artifacts (``$MMSEM_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from mmsem.semantics.config import running_profile_name
+from mmsem.spec import default_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+CHROMIUM = "/usr/bin/chromium"
+#: The kernel profile the site pins (docs/conf.py mm_default_kernel).
+SITE_KERNEL = "6.18"
+
+
+# -- running Sphinx ------------------------------------------------------------------------
+
+@dataclass
+class Build:
+    html: Path
+    doctrees: Path
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def sphinx(source: Path, out: Path, *options: str) -> Build:
+    """sphinx-build -b html SOURCE OUT/html with OUT/doctrees, in a subprocess."""
+    html, doctrees = out / "html", out / "doctrees"
+    command = [sys.executable, "-m", "sphinx", "-b", "html", "-d", str(doctrees), *options, str(source), str(html)]
+    start = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, NO_COLOR="1"))
+    return Build(html, doctrees, done.returncode, done.stdout, done.stderr, time.monotonic() - start)
+
+
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("MMSEM_ARTIFACTS") or Path(tempfile.gettempdir()) / "mmsem-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Build:
+    """The site, built once with warnings as errors and every reference checked."""
+    build = sphinx(DOCS, tmp_path_factory.mktemp("site"), "-W", "-n")
+    (artifacts_dir() / "docs-build-time.txt").write_text(f"clean build (-W -n): {build.seconds:.1f} s\n")
+    return build
+
+
+def write_project(root: Path, pages: dict[str, str], **config) -> Path:
+    """A Sphinx project using the extension; `pages` maps document names to text."""
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ['extensions = ["mmsem.sphinx_ext"]', 'mm_default_kernel = "6.18"']
+    lines += [f"{key} = {value!r}" for key, value in config.items()]
+    (root / "conf.py").write_text("\n".join(lines) + "\n")
+    for name, text in pages.items():
+        (root / f"{name}.rst").write_text(text)
+    return root
+
+
+def warnings(build: Build) -> list[str]:
+    return [line for line in build.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
+
+
+# -- the site --------------------------------------------------------------------------------
+
+def test_site_builds_clean_with_warnings_as_errors(site):
+    assert site.returncode == 0, site.stderr
+    assert site.stderr == ""
+    assert "build succeeded." in site.stdout
+    pages = {p.relative_to(site.html).as_posix() for p in site.html.rglob("*.html")}
+    expected = {f"reference/{name}.html" for name in default_spec().syscalls}
+    expected |= {"index.html", "getting-started.html", "cli.html", "architecture.html", "extension.html",
+                 "guides/map-locked-vs-mlock.html", "guides/lock-on-fault.html", "guides/mlockall-future.html",
+                 "reference/errors.html", "mm-flagindex.html", "mm-errnoindex.html"}
+    assert expected <= pages
+
+
+def test_site_builds_in_parallel_with_the_same_indices(site, tmp_path):
+    build = sphinx(DOCS, tmp_path, "-W", "-n", "-j", "2")
+    assert build.returncode == 0, build.stderr
+    assert build.stderr == ""
+    for index in ("mm-flagindex.html", "mm-errnoindex.html", "genindex.html"):
+        assert (build.html / index).read_text() == (site.html / index).read_text(), index
+
+
+def test_scenarios_of_the_site_all_ran(site):
+    count = sum(page.read_text().count('<div class="mm-scenario') for page in site.html.rglob("*.html"))
+    match = re.search(r"mm: (\d+) scenario\(s\) read: engine (\d+) run, (\d+) from the cache", site.stdout)
+    assert match, site.stdout
+    assert int(match.group(1)) == count
+    assert count >= 25
+
+
+def test_guides_say_whether_the_kernel_verified_them(site):
+    guide = (site.html / "guides" / "lock-on-fault.html").read_text()
+    asked = (DOCS / "guides" / "lock-on-fault.rst").read_text().count(":verify: live")
+    assert asked == 3  # the fourth scenario runs on the model of 4.3 only
+    if os.geteuid() == 0 and shutil.which("gcc") and running_profile_name() == SITE_KERNEL:
+        assert guide.count(f"Verified on Linux {SITE_KERNEL}: the running kernel") == asked
+    elif os.environ.get("MMSEM_REQUIRE_KERNEL") == "1" and running_profile_name() == SITE_KERNEL:
+        pytest.fail("kernel replay required but the site was not verified")
+    else:
+        assert guide.count("Not verified on a live kernel in this build") == asked
+
+
+def test_cli_reference_is_read_from_the_parser(site):
+    page = unescape(re.sub(r"<[^>]+>", "", (site.html / "cli.html").read_text()))
+    assert "mmsem run [-h] [--kernel [TARGET]] [--compare] [--format {text,json}] trace" in page
+    assert "mmsem check-spec [-h] [dir]" in page
+    assert "--spec" not in page  # hidden from help, hidden here
+
+
+# -- indices ------------------------------------------------------------------------------------
+
+def index_entries(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """entry -> [(sub-entry, link)], plus entry -> link under key ("#", entry)."""
+    html = path.read_text()
+    out: dict = {}
+    current = None
+    for attrs, row in re.findall(r"<tr([^>]*)>(.*?)</tr>", html, re.S):
+        link = re.search(r'<a href="([^"]+)"><code class="xref">([^<]+)</code></a>', row)
+        if not link:
+            continue
+        href, name = link.groups()
+        if 'class="cg-' in attrs:
+            out[current].append((name, href))
+        else:
+            current = name
+            out[name] = []
+            out["#", name] = href
+    return out
+
+
+def test_flag_index_lists_each_flag_with_the_calls_that_take_it(site):
+    entries = index_entries(site.html / "mm-flagindex.html")
+    assert entries["MLOCK_ONFAULT"] == [("mlock2", "reference/mlock2.html#mlock2-flags")]
+    assert entries["#", "MLOCK_ONFAULT"] == "reference/mlock2.html#flag-mlock-onfault"
+    assert entries["MCL_FUTURE"] == [("mlockall", "reference/mlockall.html#mlockall-flags")]
+    assert [name for name, _ in entries["PROT_READ"]] == ["mmap", "mprotect"]
+    assert entries["#", "PROT_READ"] == "reference/mmap.html#flag-prot-read"
+    assert entries["#", "MAP_LOCKED"] == "reference/mmap.html#flag-map-locked"
+    spec = default_spec()
+    flags = {flag.name for flagset in spec.flagsets.values() for flag in flagset.flags}
+    assert {key for key in entries if isinstance(key, str)} == flags
+
+
+def test_errno_index_lists_each_errno_with_the_calls_that_return_it(site):
+    entries = index_entries(site.html / "mm-errnoindex.html")
+    assert entries["ENOSYS"] == [("mlock2", "reference/mlock2.html#mlock2-errors")]
+    assert [name for name, _ in entries["EPERM"]] == ["mlock", "mlock2", "mlockall", "mmap", "mprotect"]
+    assert [name for name, _ in entries["EAGAIN"]] == ["madvise", "mlock", "mlock2", "mmap"]
+    assert entries["#", "ENOMEM"] == "reference/errors.html#errno-enomem"
+    assert {"mlock", "mlock2", "mmap", "munmap"} <= {name for name, _ in entries["ENOMEM"]}
+
+
+def test_reference_pages_depend_on_their_spec_files(site):
+    with open(site.doctrees / "environment.pickle", "rb") as f:
+        env = pickle.load(f)
+    spec_dir = Path(default_spec().directory)
+    deps = {Path(p) for p in env.dependencies["reference/mlock2"]}
+    assert {spec_dir / "syscalls" / "mlock2.yaml", spec_dir / "procedures" / "do_mlock.yaml",
+            spec_dir / "procedures" / "apply_vma_lock_flags.yaml", spec_dir / "flags" / "mlock2.yaml"} <= deps
+    assert spec_dir / "syscalls" / "mmap.yaml" in {Path(p) for p in env.dependencies["reference/mmap"]}
+
+
+def test_conditions_are_put_into_words(site):
+    page = unescape(re.sub(r"<[^>]+>", "", (site.html / "reference" / "mlock2.html").read_text()))
+    assert "EINVAL: if flags has a bit that is not a valid mlock2 flag." in page
+    assert "EPERM: if the caller may not lock memory (it lacks CAP_IPC_LOCK and its RLIMIT_MEMLOCK is 0)." in page
+    assert "locked_pages(start, len) if Linux 4.9 or later, else 0" in page
+    assert "ENOMEM: while the effect populate runs." in page
+
+
+# -- scenarios that fail ---------------------------------------------------------------------------
+
+WRONG_TRACE = """\
+steps:
+  - mmap: {len: 4p, prot: [PROT_READ, PROT_WRITE], flags: [MAP_PRIVATE, MAP_ANONYMOUS]}
+    as: A
+    expect: {ret: A}
+  - mlock: {addr: A, len: 2p}
+    expect: {errno: ENOMEM}
+expect_state:
+  pages:
+    A+0p..A+1p: {locked: true}
+    A+2p: {locked: true}
+"""
+WRONG = "Wrong\n=====\n\n.. mm:scenario:: wrong on purpose\n\n" + "".join(
+    f"   {line}\n" for line in WRONG_TRACE.splitlines())
+
+
+def test_a_wrong_expectation_fails_the_build_and_names_the_line(tmp_path):
+    source = write_project(tmp_path / "src", {"index": WRONG})
+    build = sphinx(source, tmp_path / "out", "-W")
+    assert build.returncode == 1
+    path = source / "index.rst"
+    assert warnings(build) == [
+        f"{path}:10: WARNING: scenario wrong on purpose: expectation not met: "
+        "mlock: expected ENOMEM, got 0 [mm.scenario]",
+        f"{path}:15: WARNING: scenario wrong on purpose: expectation not met: "
+        "A+2p: locked is false, expected true [mm.scenario]",
+    ]
+
+
+def test_a_wrong_expectation_in_a_trace_file_names_the_file(tmp_path):
+    source = tmp_path / "src"
+    (source / "traces").mkdir(parents=True)
+    (source / "traces" / "wrong.yaml").write_text(WRONG_TRACE)
+    write_project(source, {"index": "Wrong\n=====\n\n.. mm:scenario::\n   :file: traces/wrong.yaml\n"})
+    build = sphinx(source, tmp_path / "out", "-W")
+    assert build.returncode == 1
+    path = source / "traces" / "wrong.yaml"
+    assert warnings(build) == [
+        f"{path}:5: WARNING: scenario wrong: expectation not met: mlock: expected ENOMEM, got 0 [mm.scenario]",
+        f"{path}:10: WARNING: scenario wrong: expectation not met: A+2p: locked is false, expected true "
+        "[mm.scenario]",
+    ]
+
+
+def test_a_trace_error_names_the_line(tmp_path):
+    text = ("Bad\n===\n\n.. mm:scenario::\n\n   steps:\n     - mlock: {addr: A, len: 1p}\n"
+            "     - mlokc: {addr: 0, len: 1p}\n")
+    source = write_project(tmp_path / "src", {"index": text})
+    build = sphinx(source, tmp_path / "out", "-W")
+    assert build.returncode == 1
+    assert len(warnings(build)) == 1
+    assert warnings(build)[0].startswith(f"{source / 'index.rst'}:7: WARNING: mm:scenario: unknown name 'A'")
+
+
+# -- the domain -------------------------------------------------------------------------------------
+
+def test_duplicate_descriptions_warn_with_both_places(tmp_path):
+    pages = {"index": "Index\n=====\n\n.. toctree::\n\n" + "".join(f"   p{i}\n" for i in range(6))}
+    for i in range(6):
+        pages[f"p{i}"] = f"P{i}\n==\n\ntext\n"
+    pages["p0"] = "P0\n==\n\n.. mm:flag:: MY_FLAG\n   :syscalls: mycall\n"
+    pages["p5"] = "P5\n==\n\n.. mm:flag:: MY_FLAG\n   :syscalls: mycall\n"
+    source = write_project(tmp_path / "src", pages)
+    expected = [f"{source / 'p5.rst'}:4: WARNING: duplicate description of flag MY_FLAG, "
+                f"also described at {source / 'p0.rst'}:4 [mm.duplicate]"]
+    serial = sphinx(source, tmp_path / "serial")
+    assert warnings(serial) == expected
+    parallel = sphinx(source, tmp_path / "parallel", "-j", "2")  # reported when the readers merge
+    assert warnings(parallel) == expected
+
+
+def test_roles_resolve_and_unknown_targets_warn(tmp_path):
+    text = ("Roles\n=====\n\n.. mm:syscall:: int mycall(int flags)\n   :flags: MY_FLAG\n   :errors: EINVAL\n\n"
+            ".. mm:flag:: MY_FLAG\n   :syscalls: mycall\n\n.. mm:errno:: EINVAL\n\n"
+            "See :mm:syscall:`mycall`, :mm:flag:`MY_FLAG`, :mm:errno:`EINVAL` and :mm:flag:`NO_FLAG`.\n")
+    source = write_project(tmp_path / "src", {"index": text})
+    build = sphinx(source, tmp_path / "out", "-n")
+    assert warnings(build) == [f"{source / 'index.rst'}:13: WARNING: mm:flag reference target not found: "
+                               "NO_FLAG [ref.flag]"]
+    html = (build.html / "index.html").read_text()
+    for anchor in ("syscall-mycall", "flag-my_flag", "errno-einval"):
+        assert f'href="#{anchor}"' in html
+    entries = index_entries(build.html / "mm-flagindex.html")
+    assert entries["MY_FLAG"] == [("mycall", "index.html#syscall-mycall")]
+
+
+def test_coverage_check_names_what_is_missing(tmp_path):
+    source = write_project(tmp_path / "src", {"index": "Only\n====\n\n.. mm:autosyscall:: munlockall\n"},
+                           mm_check_coverage=True)
+    build = sphinx(source, tmp_path / "out")
+    found = warnings(build)
+    assert "WARNING: mm: the spec's syscall mlock2 is not described (add .. mm:autosyscall:: mlock2) " \
+           "[mm.coverage]" in found
+    assert "WARNING: mm: flag MLOCK_ONFAULT is not described (its home is the page of mlock2) [mm.coverage]" in found
+
+
+# -- the cache -----------------------------------------------------------------------------------------
+
+CACHED = """\
+Cached
+======
+
+.. mm:scenario:: cached
+
+   steps:
+     - mmap: {len: 2p, prot: [PROT_READ], flags: [MAP_PRIVATE, MAP_ANONYMOUS, MAP_LOCKED]}
+       as: A
+       expect: {ret: A}
+"""
+
+
+def test_results_are_cached_by_spec_and_trace(tmp_path):
+    source = write_project(tmp_path / "src", {"index": CACHED})
+    first = sphinx(source, tmp_path / "out", "-W")
+    assert first.returncode == 0, first.stderr
+    assert "mm: 1 scenario(s) read: engine 1 run, 0 from the cache" in first.stdout
+    cached = sorted((tmp_path / "out" / "doctrees" / "mmsem-scenarios").iterdir())
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    second = sphinx(source, tmp_path / "out", "-W", "-E")  # a fresh environment rereads every document
+    assert second.returncode == 0, second.stderr
+    assert "mm: 1 scenario(s) read: engine 0 run, 1 from the cache" in second.stdout
+    assert cached[0].stat().st_mtime_ns == stamp
+    assert (second.html / "index.html").read_text() == (first.html / "index.html").read_text()
+    (source / "index.rst").write_text(CACHED.replace("len: 2p", "len: 3p"))
+    third = sphinx(source, tmp_path / "out", "-W")
+    assert "mm: 1 scenario(s) read: engine 1 run, 0 from the cache" in third.stdout
+    assert len(list((tmp_path / "out" / "doctrees" / "mmsem-scenarios").iterdir())) == 2
+
+
+# -- the browser --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    if not os.path.exists(CHROMIUM):
+        problem = f"{CHROMIUM} not found (Debian package chromium)"
+        if os.environ.get("MMSEM_REQUIRE_KERNEL") == "1":
+            pytest.fail(f"the browser check is required but cannot run: {problem}")
+        pytest.skip(problem)
+    return CHROMIUM
+
+
+def run_chromium(binary: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess:
+    command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+               *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+MEASURE = """
+<script>
+window.addEventListener("load", function () {
+  var out = [];
+  document.querySelectorAll("svg.mm-space, svg.mm-legend").forEach(function (svg) {
+    var box = svg.getBoundingClientRect();
+    out.push({cls: svg.getAttribute("class"), width: box.width, height: box.height,
+              label: svg.getAttribute("aria-labelledby"), cells: svg.querySelectorAll("rect").length});
+  });
+  var pre = document.createElement("pre");
+  pre.id = "mm-measure";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>
+"""
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.mark.parametrize("page", ["reference/mlock2.html", "guides/map-locked-vs-mlock.html"])
+def test_browser_renders_the_pictures(site, chromium, tmp_path, page):
+    html = site.html / page
+    text = html.read_text()
+    expected = text.count('<svg xmlns="http://www.w3.org/2000/svg" class="mm-space"')
+    legends = text.count('class="mm-legend"')
+    assert expected >= 8 and legends >= 2
+    # A copy that measures every picture once laid out, next to the page so its styles load.
+    probe = html.with_name(html.stem + ".measure.html")
+    probe.write_text(text.replace("</body>", MEASURE + "</body>"))
+    done = run_chromium(chromium, tmp_path / "profile", "--window-size=1280,1024", "--dump-dom", probe.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    match = re.search(r'<pre id="mm-measure">(.*?)</pre>', done.stdout, re.S)
+    assert match, done.stdout[-2000:]
+    boxes = json.loads(unescape(match.group(1)))
+    assert [b["cls"] for b in boxes].count("mm-space") == expected
+    assert [b["cls"] for b in boxes].count("mm-legend") == legends
+    for box in boxes:
+        assert box["width"] > 50 and box["height"] > 10, box
+        assert box["cells"] > 0 and box["label"], box
+    shot = artifacts_dir() / (page.replace("/", "-").removesuffix(".html") + ".png")
+    done = run_chromium(chromium, tmp_path / "profile", "--window-size=1280,3000",
+                        f"--screenshot={shot}", html.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert png_size(shot) == (1280, 3000)
+    assert shot.stat().st_size > 50_000  # a blank page compresses to a few kilobytes
