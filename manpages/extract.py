@@ -29,7 +29,10 @@ _GROUP_RE = re.compile(r"\s*\(((?:[^()]|\(\))*)\)\s*:?")
 _SCOPE_ITEM_SPLIT_RE = re.compile(r"\s*,\s*(?:(?:and|or)\s+)?|\s+(?:and|or)\s+")
 _FUNCTION_RE = re.compile(r"([A-Za-z_]\w*)\(\)")
 _ERRNO_RE = re.compile(r"E[A-Z0-9]{2,}")
-_WORD_BEFORE_RE = re.compile(r"([A-Za-z_]\w*)(\(\))?[\s,]*$")
+_WORD_BEFORE_RE = re.compile(r"\b([A-Za-z_]\w*)(\(\))?[\s,]*$")
+#: Words that may stand between a name and its note: "the MAP_FOO flag (since Linux 4.2)".
+_GENERIC_NOUNS = frozenset("flag constant option operation value field argument call function macro "
+                           "command request feature mode".split())
 _PROTO_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*\((?!\s*\*)")
 _SPACE_RE = re.compile(r"\s+")
 _C_KEYWORDS = frozenset("if while for switch return sizeof typeof alignof _Alignof _Generic "
@@ -113,15 +116,36 @@ def error_entries(paragraph) -> list[ErrorEntry]:
 
 
 def prototypes(body: Span) -> list[Prototype]:
-    """Function prototypes in a no-fill SYNOPSIS block: statements ending in ``;``."""
+    """Function prototypes in a no-fill SYNOPSIS block: statements ending in ``;``.
+
+    Preprocessor lines, blank lines and comments before a statement are skipped
+    (man-pages puts remarks such as "documented separately" there); comments
+    inside a statement are kept, as part of its text.
+    """
     out = []
     text = body.text
     parts: list[str] = []
     start = 0
     braces = 0
     offset = 0
+    in_comment = False
     for line in text.split("\n"):
         here, offset = offset, offset + len(line) + 1
+        if not parts:
+            if in_comment:
+                close = line.find("*/")
+                if close < 0:
+                    continue
+                in_comment = False
+                here, line = here + close + 2, line[close + 2:]
+            while line.lstrip().startswith("/*"):
+                opening = here + len(line) - len(line.lstrip())
+                close = line.find("*/", opening - here + 2)
+                if close < 0:
+                    in_comment = True
+                    line = ""
+                    break
+                here, line = here + close + 2, line[close + 2:]
         stripped = line.strip()
         if not stripped or (not parts and stripped.startswith("#")):
             parts = []
@@ -178,6 +202,8 @@ def since_notes(paragraph, body_named: list) -> list[SinceNote]:
 def _named_before(body: Span, offset: int, origin, named: list) -> list[str]:
     """The flag or function named just before `offset` on the same source line."""
     m = _WORD_BEFORE_RE.search(body.text, max(0, offset - 80), offset)
+    if m is not None and m.group(1) in _GENERIC_NOUNS and m.group(2) is None:
+        m = _WORD_BEFORE_RE.search(body.text, max(0, m.start() - 80), m.start())
     if m is None:
         return []
     word, call = m.group(1), m.group(2)

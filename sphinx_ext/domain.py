@@ -79,7 +79,8 @@ class MmDomain(Domain):
         self.objects[objtype, name] = (docname, node_id, line, summary)
 
     def note_relation(self, kind: str, subject: str, syscall: str, anchor: str) -> None:
-        """Record that `syscall` takes flag `subject` (kind "flag") or fails with errno `subject`."""
+        """Record that `syscall` takes flag `subject` (kind "flag") or fails with errno `subject`;
+        the index links to `anchor` in this document, or with "" to the call's description."""
         self.relations[kind, subject, syscall] = (self.env.docname, anchor)
 
     # -- incremental and parallel builds --------------------------------------------

@@ -30,6 +30,8 @@ class _RelationIndex(Index):
             entries = groups.setdefault(self.group(name), [])
             entries.append(IndexEntry(name, 1 if syscalls else 0, docname, anchor, "", "", summary))
             for syscall, sdoc, sanchor in syscalls:
+                if not sanchor:  # stated on the flag: link to wherever the call is described
+                    sdoc, sanchor = domain.objects.get(("syscall", syscall), (sdoc, "", 0, ""))[:2]
                 entries.append(IndexEntry(syscall, 2, sdoc, sanchor, "", "", ""))
         return sorted(groups.items()), False
 

@@ -145,7 +145,7 @@ class FlagDirective(MmObject):
     def add_relations(self, name: str, node_id: str) -> None:
         domain = self.env.get_domain("mm")
         for syscall in _names(self.options.get("syscalls", "")):
-            domain.note_relation("flag", name, syscall, node_id)
+            domain.note_relation("flag", name, syscall, "")  # "": link to the call's own description
 
 
 class ErrnoDirective(MmObject):

@@ -279,7 +279,7 @@ def test_roles_resolve_and_unknown_targets_warn(tmp_path):
     assert warnings(build) == [f"{source / 'index.rst'}:13: WARNING: mm:flag reference target not found: "
                                "NO_FLAG [ref.flag]"]
     html = (build.html / "index.html").read_text()
-    for anchor in ("syscall-mycall", "flag-my_flag", "errno-einval"):
+    for anchor in ("syscall-mycall", "flag-my-flag", "errno-einval"):
         assert f'href="#{anchor}"' in html
     entries = index_entries(build.html / "mm-flagindex.html")
     assert entries["MY_FLAG"] == [("mycall", "index.html#syscall-mycall")]

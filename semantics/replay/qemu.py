@@ -78,6 +78,11 @@ GROUP_SECONDS = 30.0
 PER_TRACE_SECONDS = 1.0
 #: A guest that receives no command for this long powers off.
 IDLE_SECONDS = 120
+#: The emulated CPU: qemu's "max" model less the features the live machine lacks and that
+#: change what traces see: protection keys (with PKU the kernel makes PROT_EXEC-only
+#: mappings execute-only, so reads fault and MAP_LOCKED populates nothing) and 5-level
+#: paging (a 56-bit user address space).
+QEMU_CPU = "max,pku=off,la57=off"
 #: Kernel command line. The console is the first serial port; quiet keeps it short.
 #: THP "madvise" is the live machine's mode (Debian's default is "always"); the agent
 #: disables THP per trace anyway.
@@ -489,7 +494,7 @@ class VM:
     def __init__(self, qemu: str, image: KernelImage, initramfs: Path):
         self.workdir = tempfile.TemporaryDirectory(prefix="mmsem-qemu-")
         self.console_path = Path(self.workdir.name) / "console"
-        command = [qemu, "-accel", "tcg", "-cpu", "max", "-m", str(GUEST_MEMORY_MB), "-smp", "1",
+        command = [qemu, "-accel", "tcg", "-cpu", QEMU_CPU, "-m", str(GUEST_MEMORY_MB), "-smp", "1",
                    "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                    "-kernel", str(image.boot_file), "-initrd", str(initramfs), "-append", KERNEL_APPEND,
                    "-serial", f"file:{self.console_path}",
@@ -734,7 +739,7 @@ class QemuKernel:
     # -- calibration -----------------------------------------------------------------------------
     def _calibration_file(self) -> Path:
         key = hashlib.sha256(f"{self.image.release} {self.image.package_version} {self.initramfs.name} "
-                             f"{GUEST_MEMORY_MB} {KERNEL_APPEND}".encode()).hexdigest()[:16]
+                             f"{GUEST_MEMORY_MB} {KERNEL_APPEND} {QEMU_CPU}".encode()).hexdigest()[:16]
         return cache_dir() / f"guest-calibration-{key}.json"
 
     def calibration(self) -> Calibration:
