@@ -6,7 +6,7 @@ Traces come from the project's generator (Options(steps=K): up to K steps each),
 are dumped to YAML and loaded before any timing starts, so parsing, schema
 validation and argument resolution are excluded, and so is compiling the spec
 (the Engine is built once). A run executes every trace from a fresh system
-(new_system plus each step's engine.call); the figure is the median of R runs.
+(new_system plus each step's engine.call, through runner.steps_on); the figure is the median of R runs.
 The kernel profile is pinned (6.18 by default) so that the figure does not depend
 on the kernel of the machine that measures it.
 
@@ -24,6 +24,7 @@ import sys
 import time
 
 from mmsem.semantics import generate
+from mmsem.semantics.runner import steps_on
 from mmsem.semantics.engine import Engine
 from mmsem.semantics.generate import Options
 from mmsem.semantics.trace import parse_trace
@@ -43,9 +44,8 @@ def run_all(engine: Engine, traces: list) -> int:
     steps = 0
     for trace in traces:
         system = engine.new_system(trace.config, trace.files)
-        for step in trace.steps:
-            engine.call(system, step.proc, step.call, step.args, step.slot)
-        steps += len(trace.steps)
+        for _ in steps_on(engine, system, trace):
+            steps += 1
     return steps
 
 

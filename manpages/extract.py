@@ -35,6 +35,8 @@ _GENERIC_NOUNS = frozenset("flag constant option operation value field argument 
                            "command request feature mode".split())
 _PROTO_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*\((?!\s*\*)")
 _SPACE_RE = re.compile(r"\s+")
+_FILLED_STATEMENT_RE = re.compile(r"\s*([^;]*;)")
+_C_DECLARATION_RE = re.compile(r"(?:[A-Za-z_]\w*[\s*]+)+[A-Za-z_]\w*\s*\(")  # type words, then name(
 _C_KEYWORDS = frozenset("if while for switch return sizeof typeof alignof _Alignof _Generic "
                         "__attribute__ __typeof__ defined".split())
 
@@ -49,8 +51,8 @@ def complete(doc: Document, paragraphs: list) -> None:
     for paragraph, tag_named, body_named, section in paragraphs:
         if section.name == "ERRORS" and paragraph.tag is not None:
             doc.errors.extend(error_entries(paragraph))
-        if section.name == "SYNOPSIS" and paragraph.kind == "literal":
-            doc.prototypes.extend(prototypes(paragraph.body))
+        if section.name == "SYNOPSIS" and paragraph.tag is None:
+            doc.prototypes.extend(prototypes(paragraph.body, paragraph.kind == "literal"))
         if paragraph.kind != "literal":
             doc.since.extend(since_notes(paragraph, body_named))
 
@@ -115,13 +117,25 @@ def error_entries(paragraph) -> list[ErrorEntry]:
     return [ErrorEntry(name, paragraph.body, tag.origin_at(at), scope, qualifiers) for name, at in errnos]
 
 
-def prototypes(body: Span) -> list[Prototype]:
-    """Function prototypes in a no-fill SYNOPSIS block: statements ending in ``;``.
+def prototypes(body: Span, literal: bool = True) -> list[Prototype]:
+    """Function prototypes in a SYNOPSIS paragraph: statements ending in ``;``.
 
-    Preprocessor lines, blank lines and comments before a statement are skipped
-    (man-pages puts remarks such as "documented separately" there); comments
-    inside a statement are kept, as part of its text.
+    man-pages sets them in no-fill mode, one declaration per line or continued on
+    the next; preprocessor lines, blank lines and comments before a statement are
+    skipped (remarks such as "documented separately" go there), comments inside a
+    statement are kept as part of its text. A filled paragraph (a page that closed
+    no-fill mode too early) is cut at semicolons, and only what reads as a plain
+    declaration (type words, a name, its parameters, ``);``) is taken, so that prose
+    is not mistaken for C.
     """
+    if not literal:
+        out = []
+        for m in _FILLED_STATEMENT_RE.finditer(body.text):
+            if m.group(1).endswith(");") and _C_DECLARATION_RE.match(m.group(1)):
+                prototype = _prototype(m.group(1), body, m.start(1))
+                if prototype is not None:
+                    out.append(prototype)
+        return out
     out = []
     text = body.text
     parts: list[str] = []
@@ -189,18 +203,32 @@ def since_notes(paragraph, body_named: list) -> list[SinceNote]:
     if "since Linux" not in body.text and "Since Linux" not in body.text:
         return out
     enclosing = tag if tag is not None else (paragraph.item.tag if paragraph.item is not None else None)
+    tag_names = [name for name, _ in leading_names(enclosing.text.split("\n", 1)[0])] if enclosing else []
     for m in _SINCE_RE.finditer(body.text):
         origin = body.origin_at(m.start())
-        subjects = _named_before(body, m.start(), origin, body_named)
-        if not subjects and enclosing is not None and _starts_line(body, m.start(), origin):
-            first_line = enclosing.text.split("\n", 1)[0]
-            subjects = [name for name, _ in leading_names(first_line)]
+        if tag_names and _only_groups(body.text, m.start()):
+            subjects = tag_names  # the note opens the item's text, maybe after its scope "(f())"
+        else:
+            subjects = _named_before(body, m.start(), origin, body_named)
+            if not subjects and _starts_line(body, m.start(), origin):
+                subjects = tag_names
         out.extend(SinceNote(subject, m.group(1), origin) for subject in subjects)
     return out
 
 
+def _only_groups(text: str, end: int) -> bool:
+    """True when text[:end] is nothing but parenthesised remarks (or nothing at all)."""
+    pos = 0
+    while True:
+        m = _GROUP_RE.match(text, pos, end)
+        if m is None or m.end() == pos:
+            return not text[pos:end].strip()
+        pos = m.end()
+
+
 def _named_before(body: Span, offset: int, origin, named: list) -> list[str]:
-    """The flag or function named just before `offset` on the same source line."""
+    """The flag or function named just before `offset`: on the same source line, or on
+    the line before when it is set in bold or italic (``.B MAP_FOO`` then ``flag (since ...``)."""
     m = _WORD_BEFORE_RE.search(body.text, max(0, offset - 80), offset)
     if m is not None and m.group(1) in _GENERIC_NOUNS and m.group(2) is None:
         m = _WORD_BEFORE_RE.search(body.text, max(0, m.start() - 80), m.start())
@@ -208,9 +236,9 @@ def _named_before(body: Span, offset: int, origin, named: list) -> list[str]:
         return []
     word, call = m.group(1), m.group(2)
     where = body.origin_at(m.start(1))
-    if (where.path, where.line) != (origin.path, origin.line):
-        return []
     in_font = any(a < m.end(1) and m.start(1) < b for a, b in named)
+    if where.path != origin.path or not (where.line == origin.line or (in_font and where.line == origin.line - 1)):
+        return []
     if in_font or call or "_" in word:
         return [word]
     return []

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from .document import Comment, Origin
+from .document import Comment, Origin, new_origin
 from .roffchars import DELIMITED_ESCAPES, NAME_ESCAPES, PREDEFINED_STRINGS, SIMPLE_ESCAPES, SPECIAL_CHARS
 from .source import Source, SourceFile, load_text
 
@@ -103,7 +103,7 @@ class Logical:
 
     def origin(self, offset: int) -> Origin:
         line, col = self.pos(offset)
-        return Origin(self.file.path, line, col, self.file.via)
+        return new_origin(self.file.path, line, col, self.file.via)
 
     def part(self, start: int, end: int) -> "Logical":
         """text[start:end] as a line of its own (a conditional's body), positions kept."""
@@ -254,7 +254,7 @@ class Lexer:
             if L is None:
                 return
             text = L.text
-            if '\\"' in text or "\\#" in text:
+            if "\\" in text and ('\\"' in text or "\\#" in text):
                 end = find_comment(text)
                 if end >= 0:
                     before = text[:end].strip(" \t")
@@ -471,39 +471,43 @@ class Lexer:
                depth: int = 0) -> tuple[list, str]:
         """Tokens (tuples in Token order) of L.text[start:end] set from `font`, and the font after."""
         text = L.text
-        j = text.find("\\", start, end)
-        if j < 0 and not (quoted and text.find('""', start, end) >= 0):
-            if start >= end:
-                return [], font
-            if L.segs is None:
-                line, col = L.line, (L.col if L.fixed else L.col + start)
-            else:
-                line, col = L.pos(start)
+        if start >= end:
+            return [], font
+        if L.segs is None and text.find("\\", start, end) < 0 and not (quoted and '""' in text[start:end]):
             piece = text[start:end]
-            return [("text", piece, piece, line, col, font)], font
+            return [("text", piece, piece, L.line, L.col if L.fixed else L.col + start, font)], font
         out: list = []
         i = start
-        pos = L.pos
         while i < end:
             j = text.find("\\", i, end)
             q = text.find('""', i, end) if quoted else -1
             if q >= 0 and (j < 0 or q < j):
                 if q > i:
-                    line, col = pos(i)
-                    out.append(("text", text[i:q], text[i:q], line, col, font))
-                line, col = pos(q)
+                    self._text(L, i, q, font, out)
+                line, col = L.pos(q)
                 out.append(("escape", '"', '""', line, col, font))
                 i = q + 2
                 continue
             if j < 0:
-                line, col = pos(i)
-                out.append(("text", text[i:end], text[i:end], line, col, font))
+                self._text(L, i, end, font, out)
                 break
             if j > i:
-                line, col = pos(i)
-                out.append(("text", text[i:j], text[i:j], line, col, font))
+                self._text(L, i, j, font, out)
             i, font = self._escape(L, j, end, font, out, depth)
         return out, font
+
+    @staticmethod
+    def _text(L: Logical, i: int, j: int, font: str, out: list) -> None:
+        """A run of literal text, split where joined physical lines meet."""
+        text = L.text
+        if L.segs is not None:
+            for start, _, _ in L.segs:
+                if i < start < j:
+                    line, col = L.pos(i)
+                    out.append(("text", text[i:start], text[i:start], line, col, font))
+                    i = start
+        line, col = L.pos(i)
+        out.append(("text", text[i:j], text[i:j], line, col, font))
 
     def _escape(self, L: Logical, j: int, end: int, font: str, out: list, depth: int) -> tuple[int, str]:
         """Interpret the escape at L.text[j]; append its token(s); return (next offset, font)."""
@@ -514,6 +518,13 @@ class Lexer:
             return end, font
         c = text[j + 1]
         k = j + 2
+        if c == "f" and k < end and text[k] not in "([":  # \fB, \fI, \fR, \fP: the most common escapes
+            name = text[k]
+            new = self.prev_font if name == "P" else _FONT_NAMES.get(name)
+            if new is not None:
+                self.prev_font = font
+                out.append(("font", "", text[j:k + 1], line, col, new))
+                return k + 1, new
         simple = SIMPLE_ESCAPES.get(c)
         if simple is not None:
             out.append(("escape", simple, text[j:k], line, col, font))

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 
-from .document import Document, Origin, Paragraph, Section, Span
+from .document import Document, Paragraph, Section, Span, new_origin
 from .extract import complete
 from .lexer import Lexer, Logical, Token, split_args, tokenize
 from .roffchars import FONT_MACROS, LAYOUT_REQUESTS
@@ -73,10 +73,10 @@ class _Builder:
                     last_file = None
             if kind == "text":
                 if col != last_col or line != last_line or file is not last_file:
-                    pieces.append((length, Origin(file.path, line, col, file.via)))
+                    pieces.append((length, new_origin(file.path, line, col, file.via)))
                 last_file, last_line, last_col = file, line, col + len(text)
             else:  # an escape's text does not line up with its source
-                pieces.append((length, Origin(file.path, line, col, file.via)))
+                pieces.append((length, new_origin(file.path, line, col, file.via)))
                 last_file = None
             if font != "R":
                 self.named.append((length, length + len(text)))
@@ -84,18 +84,6 @@ class _Builder:
             length += len(text)
         self.length = length
         self.last_file, self.last_line, self.last_col = last_file, last_line, last_col
-
-    def add_plain(self, text: str, file: SourceFile, line: int, col: int, sep: str, font: str) -> None:
-        """Append a line of text without escapes: the common case, kept fast."""
-        if self.length and sep:
-            self.parts.append(sep)
-            self.length += len(sep)
-        self.pieces.append((self.length, Origin(file.path, line, col, file.via)))
-        if font != "R":
-            self.named.append((self.length, self.length + len(text)))
-        self.parts.append(text)
-        self.length += len(text)
-        self.last_file, self.last_line, self.last_col = file, line, col + len(text)
 
     def add_words(self, words: list, text: str, start: int, L: Logical, sep: str, fonts: tuple) -> None:
         """Append the arguments of a font macro given as plain words (no quotes, no escapes):
@@ -116,7 +104,7 @@ class _Builder:
             if n and not alternate:
                 parts.append(" ")
                 length += 1
-            pieces.append((length, Origin(path, line, col0 + at, via)))
+            pieces.append((length, new_origin(path, line, col0 + at, via)))
             font = fonts[n % 2] if alternate else fonts[0]
             if font != "R":
                 self.named.append((length, length + len(word)))
@@ -363,7 +351,7 @@ class Parser:
             # the common case, kept fast: plain words, text going to the open paragraph
             words = text[name_end:end].split()
             if words:
-                sep = "\n" if self.nofill else ("" if self.join_next else " ")
+                sep = "\n" if (self.nofill or self.table) else ("" if self.join_next else " ")
                 para.body.add_words(words, text, name_end, L, sep, fonts)
                 self.join_next = False
                 return
@@ -386,7 +374,8 @@ class Parser:
     def text_line(self, L: Logical, start: int, end: int) -> None:
         text = L.text
         nofill = self.nofill
-        if not nofill:  # trailing blanks do not matter in fill mode (an escaped one does)
+        if not nofill and end > start and text[end - 1] in " \t":
+            # trailing blanks do not matter in fill mode (an escaped one does)
             while end > start and text[end - 1] in " \t" and text[end - 2:end - 1] != "\\":
                 end -= 1
         if start >= end:
@@ -395,11 +384,25 @@ class Parser:
                     self.finish_para()
                 return
         para = self.para
-        if (para is not None and self.next_font is None and not self.expect_tag and not self.extend_tag
-                and self.next_heading is None and self.link is None and L.segs is None and not L.fixed
-                and text.find("\\", start, end) < 0):
-            sep = "\n" if nofill else ("" if self.join_next else " ")
-            para.body.add_plain(text[start:end], L.file, L.line, L.col + start, sep, self.font)
+        if (para is not None and L.segs is None and not L.fixed and text.find("\\", start, end) < 0
+                and not (self.expect_tag or self.extend_tag or self.next_font or self.next_heading or self.link)):
+            # the common case, kept fast: a line of plain text going to the open paragraph
+            body = para.body
+            length = body.length
+            if length:
+                sep = "\n" if nofill else ("" if self.join_next else " ")
+                if sep:
+                    body.parts.append(sep)
+                    length += 1
+            file = L.file
+            col = L.col + start
+            body.pieces.append((length, new_origin(file.path, L.line, col, file.via)))
+            piece = text[start:end] if start or end < len(text) else text
+            if self.font != "R":
+                body.named.append((length, length + len(piece)))
+            body.parts.append(piece)
+            body.length = length + len(piece)
+            body.last_file, body.last_line, body.last_col = file, L.line, col + len(piece)
             self.join_next = False
             return
         if self.next_font is not None:
@@ -439,7 +442,11 @@ class Parser:
             self.para.tag.add(tokens, L.file, "\n")
             return
         continued = bool(tokens) and tokens[-1][2] == "\\c"
-        self.add_text(tokens, L.file, join=self.join_next)
+        para = self.para
+        if para is not None and not (self.nofill or self.table):
+            para.body.add(tokens, L.file, "" if self.join_next else " ")
+        else:
+            self.add_text(tokens, L.file, join=self.join_next)
         self.join_next = continued
         if self.link is not None and any(t[1].strip() for t in tokens):
             self.link_text = True

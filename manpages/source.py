@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from mmsem.spec.source import InputError
 
-from .document import Origin
+from .document import Origin, new_origin
 
 #: Largest page we read, after decompression: far above any real page (the biggest
 #: man2/man3 page is well under 1 MiB), low enough that a gzip bomb fails fast.
@@ -47,7 +47,7 @@ class SourceFile:
     via: Origin | None = None
 
     def origin(self, line: int, col: int = 1) -> Origin:
-        return Origin(self.path, line, col, self.via)
+        return new_origin(self.path, line, col, self.via)
 
 
 @dataclass

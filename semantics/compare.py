@@ -40,11 +40,11 @@ class Comparison:
         return not self.divergences
 
 
-def _state_divergences(step, engine_obs, kernel_obs, trace) -> list[Divergence]:
+def _state_divergences(step, engine_obs, kernel_obs, result) -> list[Divergence]:
     out = []
     diffs = page_differences(engine_obs, kernel_obs)
     if diffs:
-        shown = "; ".join(f"{trace.label(a)} {f}: engine {e}, kernel {k}" for a, f, e, k in diffs[:6])
+        shown = "; ".join(f"{result.label(a)} {f}: engine {e}, kernel {k}" for a, f, e, k in diffs[:6])
         more = f" (+{len(diffs) - 6} more)" if len(diffs) > 6 else ""
         out.append(Divergence(step, "state", "", "", shown + more))
     if engine_obs.vmlck != kernel_obs.vmlck:
@@ -53,7 +53,6 @@ def _state_divergences(step, engine_obs, kernel_obs, trace) -> list[Divergence]:
 
 
 def compare(engine: TraceResult, kernel: TraceResult) -> Comparison:
-    trace = engine.trace
     divergences, allowed = [], []
     compared = 0
     for index, (e, k) in enumerate(zip(engine.steps, kernel.steps)):
@@ -62,11 +61,11 @@ def compare(engine: TraceResult, kernel: TraceResult) -> Comparison:
             if k.outcome in e.alternatives:
                 allowed.append((index, k.outcome))
                 return Comparison(divergences, compared, allowed)
-            divergences.append(Divergence(index, "outcome", describe_outcome(e.outcome, trace),
-                                          describe_outcome(k.outcome, trace)))
+            divergences.append(Divergence(index, "outcome", describe_outcome(e.outcome, engine),
+                                          describe_outcome(k.outcome, kernel)))
             return Comparison(divergences, compared, allowed)
         if e.state is not None and k.state is not None:
-            divergences.extend(_state_divergences(index, e.state, k.state, trace))
+            divergences.extend(_state_divergences(index, e.state, k.state, kernel))
             if divergences:
                 return Comparison(divergences, compared, allowed)
     if kernel.failure:
@@ -76,5 +75,5 @@ def compare(engine: TraceResult, kernel: TraceResult) -> Comparison:
         divergences.append(Divergence(len(kernel.steps), "failure", "", "kernel run ended early"))
         return Comparison(divergences, compared, allowed)
     if MAIN in engine.final and MAIN in kernel.final:
-        divergences.extend(_state_divergences(None, engine.final[MAIN], kernel.final[MAIN], trace))
+        divergences.extend(_state_divergences(None, engine.final[MAIN], kernel.final[MAIN], kernel))
     return Comparison(divergences, compared, allowed)

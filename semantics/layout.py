@@ -12,7 +12,7 @@ the trace lists them; the replay moves its memfds there.
 
 from __future__ import annotations
 
-from mmsem.semantics.state import Outside, OwnMapping
+from mmsem.semantics.state import TASK_UNMAPPED_BASE_DEFAULT, Outside, OwnMapping
 from mmsem.spec import default_spec
 
 ARENA_BASE = 0x100000000000  # 16 TiB
@@ -20,6 +20,10 @@ SLOT_SIZE = 2 << 20
 ARENA_SLOTS = 512  # 1 GiB of address space
 ARENA_END = ARENA_BASE + SLOT_SIZE * ARENA_SLOTS
 FD_BASE = 1000
+TASK_SIZE = default_spec().constants["TASK_SIZE"]
+#: mm->mmap_base of the legacy (bottom-up) layout the replay agent runs with:
+#: PAGE_ALIGN(TASK_SIZE / 3) (arch/x86/mm/mmap.c, TASK_UNMAPPED_BASE).
+TASK_UNMAPPED_BASE = TASK_UNMAPPED_BASE_DEFAULT
 
 
 def _flags(*names: str) -> int:
@@ -27,8 +31,8 @@ def _flags(*names: str) -> int:
 
 
 #: The replay agent's own mappings as `mmsem run --kernel` measured them on Linux
-#: 6.18.44 (static agent, no address randomisation): program, data, bss, heap, vvar,
-#: vvar_vclock, vdso, stack. The kernel backends measure them afresh and pass them
+#: 6.18.44 (static agent, no address randomisation, legacy layout): program, data,
+#: bss, heap, vvar, vvar_vclock, vdso, stack. The kernel backends measure them afresh and pass them
 #: to the engine; these only serve engine-only runs, so that mlockall, the limits
 #: and walks over large ranges meet a realistic process.
 DEFAULT_OUTSIDE = Outside(mappings=(
@@ -37,13 +41,13 @@ DEFAULT_OUTSIDE = Outside(mappings=(
     OwnMapping(0x47d000, 0x4a5000, _flags('VM_READ', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC'), True, 0x7d),
     OwnMapping(0x4a5000, 0x4a9000, _flags('VM_READ', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), True, 0xa5),
     OwnMapping(0x4a9000, 0x4ac000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), True, 0xa9),
-    OwnMapping(0x4ac000, 0x53e000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), False, 0x4ac),
-    OwnMapping(0x53e000, 0x560000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), False, 0x53e),
-    OwnMapping(0x7ffff7ff7000, 0x7ffff7ffb000, _flags('VM_READ', 'VM_MAYREAD', 'VM_PFNMAP', 'VM_IO', 'VM_DONTEXPAND', 'VM_DONTDUMP'), False, 0x7ffff7ff7),
-    OwnMapping(0x7ffff7ffb000, 0x7ffff7ffd000, _flags('VM_READ', 'VM_MAYREAD', 'VM_PFNMAP', 'VM_IO', 'VM_DONTEXPAND', 'VM_DONTDUMP'), False, 0x7ffff7ffb),
-    OwnMapping(0x7ffff7ffd000, 0x7ffff7fff000, _flags('VM_READ', 'VM_EXEC', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_DONTEXPAND'), False, 0x7ffff7ffd),
+    OwnMapping(0x4ac000, 0x576000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), False, 0x4ac),
+    OwnMapping(0x576000, 0x598000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), False, 0x576),
+    OwnMapping(0x2aaaaaaab000, 0x2aaaaaaaf000, _flags('VM_READ', 'VM_MAYREAD', 'VM_PFNMAP', 'VM_IO', 'VM_DONTEXPAND', 'VM_DONTDUMP'), False, 0x2aaaaaaab),
+    OwnMapping(0x2aaaaaaaf000, 0x2aaaaaab1000, _flags('VM_READ', 'VM_MAYREAD', 'VM_PFNMAP', 'VM_IO', 'VM_DONTEXPAND', 'VM_DONTDUMP'), False, 0x2aaaaaaaf),
+    OwnMapping(0x2aaaaaab1000, 0x2aaaaaab3000, _flags('VM_READ', 'VM_EXEC', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_DONTEXPAND'), False, 0x2aaaaaab1),
     OwnMapping(0x7ffffffde000, 0x7ffffffff000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_GROWSDOWN', 'VM_ACCOUNT'), False, 0x7ffffffde),
-), brk=0x560000)
+), brk=0x598000, mmap_base=TASK_UNMAPPED_BASE)
 
 
 def slots_for(length: int) -> int:

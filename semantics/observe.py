@@ -1,6 +1,8 @@
 """The observation model (DESIGN.md, fixed): what is compared with the live kernel.
 
-Per page of the arena: mapped, prot, shared, VM_LOCKED, VM_LOCKONFAULT, resident.
+Per page the trace mapped (in its arena, and wherever else it put mappings, for
+example with MAP_FIXED or mremap): mapped, prot, shared, VM_LOCKED,
+VM_LOCKONFAULT, resident.
 Per process: VmLck (locked_vm less what the process's own mappings outside the
 arena account for). Pages are compared one by one, so where the kernel splits or
 merges mappings does not matter.
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mmsem.semantics import layout
 from mmsem.semantics.state import (
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -54,15 +55,18 @@ def prot_string(flags: int) -> str:
 
 
 def observe(mm: Mm) -> Observation:
-    """The engine's state as the live kernel would show it."""
+    """The engine's state as the live kernel would show it: every mapping but the
+    process's own (program, stack, vdso), wherever the trace put it."""
     pages = {}
-    for vma in mm.intersecting(layout.ARENA_BASE, layout.ARENA_END):
+    resident_set = mm.resident
+    for vma in mm.vmas:
+        if vma.own:
+            continue
         prot = prot_string(vma.flags)
         shared = bool(vma.flags & VM_MAYSHARE)
         locked = bool(vma.flags & VM_LOCKED)
         onfault = bool(vma.flags & VM_LOCKONFAULT)
-        resident_set = mm.resident
-        for addr in range(max(vma.start, layout.ARENA_BASE), min(vma.end, layout.ARENA_END), PAGE_SIZE):
+        for addr in range(vma.start, vma.end, PAGE_SIZE):
             pages[addr] = PageObs(True, prot, shared, locked, onfault, (addr >> PAGE_SHIFT) in resident_set)
     return Observation(pages, mm.arena_locked_vm())
 

@@ -6,7 +6,7 @@ from mmsem.semantics import layout
 from mmsem.semantics.engine import MAIN
 from mmsem.semantics.observe import PAGE_SIZE, Observation, runs
 from mmsem.semantics.runner import TraceResult, describe_outcome
-from mmsem.semantics.trace import Trace, TraceStep
+from mmsem.semantics.trace import TraceStep
 
 FIELDS = ("mapped", "prot", "shared", "locked", "onfault", "resident")
 
@@ -21,20 +21,22 @@ def call_text(step: TraceStep) -> str:
     return f"{step.call}({', '.join(parts)})"
 
 
-def reported_pages(trace: Trace, obs: Observation) -> list[int]:
-    """Mapped arena pages, plus the unmapped pages of every bound mapping."""
+def reported_pages(result: TraceResult, obs: Observation) -> list[int]:
+    """Mapped pages, plus the unmapped pages of every bound mapping."""
     addrs = set(obs.pages)
-    for binding in trace.bindings.values():
-        if layout.in_arena(binding.addr):
+    values = result.values
+    for binding in result.trace.bindings.values():
+        base = values.get(binding.name)
+        if base is not None and binding.size and base % PAGE_SIZE == 0 and base < layout.TASK_SIZE:
             count = min(binding.size, 512 * PAGE_SIZE) // PAGE_SIZE
-            addrs.update(binding.addr + i * PAGE_SIZE for i in range(count))
+            addrs.update(base + i * PAGE_SIZE for i in range(count))
     return sorted(addrs)
 
 
-def page_rows(trace: Trace, obs: Observation) -> list[tuple[str, object]]:
+def page_rows(result: TraceResult, obs: Observation) -> list[tuple[str, object]]:
     rows = []
-    for first, last, page in runs(obs, reported_pages(trace, obs)):
-        label = trace.label(first) if first == last else f"{trace.label(first)}..{trace.label(last)}"
+    for first, last, page in runs(obs, reported_pages(result, obs)):
+        label = result.label(first) if first == last else f"{result.label(first)}..{result.label(last)}"
         rows.append((label, page))
     return rows
 
@@ -45,8 +47,8 @@ def _yes(value) -> str:
     return str(value)
 
 
-def state_table(trace: Trace, obs: Observation, indent: str = "  ") -> list[str]:
-    rows = page_rows(trace, obs)
+def state_table(result: TraceResult, obs: Observation, indent: str = "  ") -> list[str]:
+    rows = page_rows(result, obs)
     if not rows:
         return [f"{indent}(nothing mapped in the arena)"]
     width = max(len("pages"), *(len(label) for label, _ in rows))
@@ -67,7 +69,7 @@ def text(result: TraceResult, problems: list) -> str:
         if step.bind:
             call += f" as {step.bind}"
         proc = f"[{step.proc}] " if multi else ""
-        outcome = describe_outcome(record.outcome, trace)
+        outcome = describe_outcome(record.outcome, result)
         extra = f"  (also allowed: {', '.join(str(a) for a in record.alternatives)})" if record.alternatives else ""
         lines.append(f"{i:3}  {proc}{call} = {outcome}{extra}")
     if result.failure:
@@ -75,18 +77,18 @@ def text(result: TraceResult, problems: list) -> str:
     for proc, obs in result.final.items():
         lines.append(f"final state{'' if proc == MAIN and len(result.final) == 1 else ' of ' + proc}:"
                      f" VmLck {obs.vmlck}p")
-        lines.extend(state_table(trace, obs))
+        lines.extend(state_table(result, obs))
     if problems:
         lines.append(f"{len(problems)} expectation(s) not met:")
         lines.extend(str(p) for p in problems)
     return "\n".join(lines)
 
 
-def page_dicts(trace: Trace, obs: Observation) -> list[dict]:
+def page_dicts(result: TraceResult, obs: Observation) -> list[dict]:
     out = []
-    for addr in reported_pages(trace, obs):
+    for addr in reported_pages(result, obs):
         page = obs.page(addr)
-        entry = {"page": trace.label(addr), "addr": hex(addr)}
+        entry = {"page": result.label(addr), "addr": hex(addr)}
         entry.update({f: page.get(f) for f in FIELDS})
         out.append(entry)
     return out
@@ -106,11 +108,11 @@ def as_json(result: TraceResult, problems: list) -> dict:
         "trace": trace.path,
         "backend": result.backend,
         "steps": steps,
-        "final": {"pages": page_dicts(trace, final), "vmlck": final.vmlck} if final else None,
+        "final": {"pages": page_dicts(result, final), "vmlck": final.vmlck} if final else None,
         "mismatches": [{"path": p.origin.path, "line": p.origin.line, "column": p.origin.col,
                         "message": p.message} for p in problems],
     }
-    others = {name: {"pages": page_dicts(trace, obs), "vmlck": obs.vmlck}
+    others = {name: {"pages": page_dicts(result, obs), "vmlck": obs.vmlck}
               for name, obs in result.final.items() if name != MAIN}
     if others:
         out["processes"] = others
@@ -125,8 +127,8 @@ def comparison_text(engine: TraceResult, kernel: TraceResult, comparison, proble
     diverging = {d.step for d in comparison.divergences}
     for i, record in enumerate(engine.steps):
         k = kernel.steps[i].outcome if i < len(kernel.steps) else None
-        e_text = describe_outcome(record.outcome, trace)
-        k_text = describe_outcome(k, trace) if k is not None else "(not run)"
+        e_text = describe_outcome(record.outcome, engine)
+        k_text = describe_outcome(k, kernel) if k is not None else "(not run)"
         mark = "DIFFERS" if i in diverging else ("same" if k == record.outcome else "allowed")
         if k is None:
             mark = "-"
@@ -142,7 +144,7 @@ def comparison_text(engine: TraceResult, kernel: TraceResult, comparison, proble
         lines.append(f"engine and kernel agree on every step and on the final state (VmLck {final.vmlck}p)"
                      if final else "engine and kernel agree")
         if final:
-            lines.extend(state_table(trace, final))
+            lines.extend(state_table(kernel, final))
     for (step, outcome) in comparison.allowed:
         lines.append(f"  step {step + 1}: the kernel chose {outcome}, allowed but not predicted; compared up to here")
     if problems:

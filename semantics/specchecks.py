@@ -42,8 +42,8 @@ def _placement_errors(spec: Spec, entry: Syscall) -> list[InputError]:
     ns = Namespace(frozenset(a.name for a in entry.args) | {"slot"}, spec.constants, frozenset(), {},
                    {name: FUNCTIONS[name] for name in PURE_FUNCTIONS})
     out = []
-    sources = [("size", entry.placement["size"]), ("fixed", entry.placement["fixed"]),
-               ("addr", entry.placement["addr"])] + list(entry.placement["force"].items())
+    sources = [("size", entry.placement["size"]), ("fixed", entry.placement["fixed"])] + \
+        list(entry.placement["force"].items())
     for key, source in sources:
         try:
             compile_expr(source, ns)

@@ -27,6 +27,9 @@ VM_ACCOUNT, VM_NORESERVE = _C["VM_ACCOUNT"], _C["VM_NORESERVE"]
 VM_GROWSDOWN = _C["VM_GROWSDOWN"]
 VM_SEALED, VM_DONTCOPY, VM_WIPEONFORK = _C["VM_SEALED"], _C["VM_DONTCOPY"], _C["VM_WIPEONFORK"]
 VM_ACCESS = VM_READ | VM_WRITE | VM_EXEC
+TASK_SIZE = _C["TASK_SIZE"]
+MMAP_MIN_ADDR = 4096  # vm.mmap_min_addr, as on the replay machine
+TASK_UNMAPPED_BASE_DEFAULT = -(-(TASK_SIZE // 3) // PAGE_SIZE) * PAGE_SIZE  # legacy mm->mmap_base
 HPAGE_PAGES = HPAGE_SIZE // PAGE_SIZE
 
 _ids = itertools.count(1)
@@ -111,6 +114,7 @@ class Outside:
     lock_flags: int = 0  # VM_LOCKED[|VM_LOCKONFAULT] of the summarised mappings after mlockall
     mappings: tuple = ()
     brk: int = 0
+    mmap_base: int = 0  # where the bottom-up search for a free range starts (mm->mmap_base)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 from mmsem.semantics import layout
 from mmsem.semantics.config import Config
 from mmsem.semantics.engine import MAIN
-from mmsem.semantics.expr import MASK64, ExprError, Namespace, compile_expr
+from mmsem.semantics.expr import MASK64, ExprError, Namespace, compile_expr, names_in as expr_names
 from mmsem.semantics.namespace import FUNCTIONS
 from mmsem.spec import default_spec, schemas, source
 from mmsem.spec.model import Origin, Spec
@@ -41,15 +41,15 @@ PURE_FUNCTIONS = ("page_align", "page_down", "page_offset", "pages", "huge_align
 
 @dataclass(frozen=True)
 class Expect:
-    ret: int | str | None = None  # "ok" for any success
+    ret: object = None  # "ok" for any success, an int, or a Ref
     errno: str | None = None
     signal: str | None = None
 
 
 @dataclass(frozen=True)
 class PageExpect:
-    first: int  # address of the first page (inclusive)
-    last: int  # address of the last page (inclusive)
+    first: object  # address of the first page (inclusive): int or Ref
+    last: object  # address of the last page (inclusive): int or Ref
     fields: dict
     origin: Origin
     text: str
@@ -78,11 +78,35 @@ class TraceStep:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Ref:
+    """An address known only when the trace runs: what step `step` returned, plus `offset`.
+
+    A failed call returns -1, so a name bound to it then stands for 2**64-1 (as the
+    program would use MAP_FAILED); engine and kernel resolve it the same way.
+    """
+
+    step: int
+    name: str
+    offset: int = 0
+
+    def resolve(self, returns: dict) -> int:
+        return (returns[self.step] + self.offset) & MASK64
+
+    def __add__(self, other: int) -> "Ref":
+        return Ref(self.step, self.name, (self.offset + other) & MASK64)
+
+
+def resolve(value, returns: dict) -> int:
+    """A trace value as an integer, now that the steps it refers to have run."""
+    return value.resolve(returns) if isinstance(value, Ref) else value
+
+
 @dataclass
 class Binding:
     name: str
-    addr: int
-    size: int  # length of the mapping the name was bound to
+    step: int  # the step whose return value the name holds
+    size: int | None  # length of the mapping that step made, when known before running
 
 
 @dataclass
@@ -97,26 +121,39 @@ class Trace:
     expect_state: StateExpect | None = None
     description: str = ""
 
-    def label(self, addr: int) -> str:
-        """An address relative to the binding whose arena slot holds it (A+3p)."""
-        best = None
+    def label(self, addr: int, values: dict) -> str:
+        """An address relative to the bound name whose mapping holds it (A+3p); `values`
+        gives each name's address in the run."""
+        best, best_addr = None, None
         for binding in self.bindings.values():
-            extent = layout.slots_for(binding.size) * layout.SLOT_SIZE
-            if binding.addr <= addr < binding.addr + extent and (best is None or binding.addr > best.addr):
-                best = binding
+            base = values.get(binding.name)
+            if base is None:
+                continue
+            extent = layout.slots_for(binding.size or 0) * layout.SLOT_SIZE
+            if base <= addr < base + extent and (best_addr is None or base > best_addr):
+                best, best_addr = binding, base
         if best is None:
             return hex(addr)
-        offset = addr - best.addr
+        offset = addr - best_addr
         if offset % PAGE == 0:
             return f"{best.name}+{offset // PAGE}p"
         return f"{best.name}+{offset}"
+
+
+def page_range_ok(first, last) -> bool:
+    """Page aligned and ascending, as far as can be told before the trace runs."""
+    if isinstance(first, Ref) != isinstance(last, Ref):
+        return True  # relative to a name on one side only: checked when the trace runs
+    if isinstance(first, Ref):
+        return first.step == last.step and first.offset % PAGE == 0 and last.offset % PAGE == 0 \
+            and (last.offset - first.offset) & MASK64 < 1 << 63
+    return first % PAGE == 0 and last % PAGE == 0 and last >= first
 
 
 class _Loader:
     def __init__(self, located: Located, spec: Spec):
         self.located = located
         self.spec = spec
-        self.names: dict[str, int] = {}  # bound name -> address
         self.bindings: dict[str, Binding] = {}
         self.processes = {MAIN}
         self.next_slot = 0
@@ -135,7 +172,8 @@ class _Loader:
         return Origin(self.located.path, line, col)
 
     # -- quantities ------------------------------------------------------------------
-    def quantity(self, value, pointer, what: str = "size") -> int:
+    def quantity(self, value, pointer, what: str = "size"):
+        """An int, or a Ref when the value is relative to a bound name."""
         if isinstance(value, bool):
             raise self.error(pointer, f"expected a {what}, got {value!r}")
         if isinstance(value, int):
@@ -143,7 +181,7 @@ class _Loader:
         if not isinstance(value, str) or not value.strip():
             raise self.error(pointer, f"expected a {what}, got {value!r}")
         total, pos, text = 0, 0, value.strip()
-        first = True
+        first, ref = True, None
         while pos < len(text):
             match = _TERM.match(text, pos)
             if not match or match.end() == pos:
@@ -153,8 +191,11 @@ class _Loader:
                 term = int(digits, 0) * {"": 1, "p": PAGE, "h": HUGE}[unit]
             else:
                 sign, name = match.group(4), match.group(5)
-                if name in self.names:
-                    term = self.names[name]
+                if name in self.bindings:
+                    if sign == "-" or ref is not None:
+                        raise self.error(pointer, f"cannot read {what} {value!r}: a name can only be added, once")
+                    ref = Ref(self.bindings[name].step, name)
+                    term = 0
                 elif name in QUANTITY_CONSTANTS:
                     term = QUANTITY_CONSTANTS[name]
                 else:
@@ -163,7 +204,7 @@ class _Loader:
                 raise self.error(pointer, f"cannot read {what} {value!r}: missing + or -")
             total = total - term if sign == "-" else total + term
             pos, first = match.end(), False
-        return total & MASK64
+        return ref + total if ref is not None else total & MASK64
 
     # -- arguments ---------------------------------------------------------------------
     def flag_value(self, item, flagset, pointer) -> int:
@@ -215,26 +256,28 @@ class _Loader:
         raise self.error(pointer, f"unsupported argument kind {kind}")
 
     # -- placement --------------------------------------------------------------------------
-    def placement(self, entry, args: dict, pointer) -> tuple[bool, int | None, int | None, int]:
-        """(fixed, address a binding gets, slot, size) for a call that creates a mapping."""
-        spec_placement = entry.placement
+    def evaluate(self, entry, source, args: dict, pointer):
+        """A spec expression over a step's arguments, before the trace runs (None if it needs
+        an address known only at run time)."""
+        if any(isinstance(v, Ref) for v in args.values()):
+            names = expr_names(source)
+            if any(isinstance(args.get(n), Ref) for n in names):
+                return None
         ns = Namespace(frozenset(args), self.spec.constants, frozenset(), {},
                        {name: FUNCTIONS[name] for name in PURE_FUNCTIONS})
+        try:
+            return compile_expr(source, ns)(args, None)
+        except ExprError as exc:
+            raise self.error(pointer, f"the spec of {entry.name} is broken: {exc}") from None
 
-        def evaluate(key):
-            try:
-                return compile_expr(spec_placement[key], ns)(args, None)
-            except ExprError as exc:
-                raise self.error(pointer, f"spec placement of {entry.name} is broken: {exc}") from None
-
-        size = evaluate("size") & MASK64
-        needed = layout.slots_for(size)
+    def placement(self, entry, args: dict, pointer) -> tuple[bool, int | None]:
+        """(fixed, slot) for a call that creates a mapping: the arena slot reserved for it."""
+        size = self.evaluate(entry, entry.placement["size"], args, pointer)
         slot = None
-        if self.next_slot + needed <= layout.ARENA_SLOTS:
+        if size is not None and self.next_slot + layout.slots_for(size & MASK64) <= layout.ARENA_SLOTS:
             slot = layout.ARENA_BASE + self.next_slot * layout.SLOT_SIZE
-            self.next_slot += needed
-        fixed = bool(evaluate("fixed"))
-        return fixed, (evaluate("addr") & MASK64) if fixed else slot, slot, size
+            self.next_slot += layout.slots_for(size & MASK64)
+        return bool(self.evaluate(entry, entry.placement["fixed"], args, pointer)), slot
 
     # -- steps ---------------------------------------------------------------------------------
     def step(self, index: int, item: dict) -> TraceStep:
@@ -270,17 +313,14 @@ class _Loader:
         if proc not in self.processes:
             raise self.error(pointer + ("proc",), f"unknown process {proc!r}")
         step = TraceStep(index, call, args, written, proc, self.origin(pointer), note=item.get("note", ""))
-        addr = size = None
         if entry.placement:
-            step.fixed, addr, step.slot, size = self.placement(entry, args, pointer)
+            step.fixed, step.slot = self.placement(entry, args, pointer)
         if "as" in item:
-            if not entry.placement:
-                raise self.error(pointer + ("as",), f"as: binds the address of a new mapping; {call} creates none")
-            if addr is None:  # too large for the arena: the call is bound to fail, or the engine says so
-                addr = layout.ARENA_BASE + self.next_slot * layout.SLOT_SIZE
+            if entry.binds is None:
+                raise self.error(pointer + ("as",), f"as: binds an address a call returns; {call} returns none")
             step.bind = item["as"]
-            self.names[step.bind] = addr
-            self.bindings[step.bind] = Binding(step.bind, addr, size)
+            size = self.evaluate(entry, entry.binds["size"], args, pointer)
+            self.bindings[step.bind] = Binding(step.bind, index, size)
         if "expect" in item:
             step.expect = self.expect(item["expect"], pointer + ("expect",))
         if "expect_state" in item:
@@ -306,7 +346,7 @@ class _Loader:
             first_text, sep, last_text = text.partition("..")
             first = self.quantity(first_text, pointer + ("pages", key), "page address")
             last = self.quantity(last_text, pointer + ("pages", key), "page address") if sep else first
-            if first % PAGE or last % PAGE or last < first:
+            if not page_range_ok(first, last):
                 raise self.error(pointer + ("pages", key), f"page range {text!r} must be page aligned and ascending")
             pages.append(PageExpect(first, last, dict(fields), self.origin(pointer + ("pages", key)), text))
         vmlck = None

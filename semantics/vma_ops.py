@@ -11,6 +11,9 @@ the kernel.
 from __future__ import annotations
 
 from mmsem.semantics.state import (
+    MMAP_MIN_ADDR,
+    TASK_SIZE,
+    TASK_UNMAPPED_BASE_DEFAULT,
     HPAGE_PAGES,
     HPAGE_SIZE,
     PAGE_SHIFT,
@@ -22,6 +25,7 @@ from mmsem.semantics.state import (
     VM_LOCKONFAULT,
     VM_ACCOUNT,
     VM_EXEC,
+    VM_GROWSDOWN,
     VM_NORESERVE,
     VM_READ,
     VM_SEALED,
@@ -190,6 +194,54 @@ def locked_pages_in(mm: Mm, start: int, end: int) -> int:
         if vma.flags & VM_LOCKED:
             count += (min(end, vma.end) - max(start, vma.start)) >> PAGE_SHIFT
     return count
+
+
+# -- placement (mm/mmap.c, mm/huge_memory.c) -----------------------------------------
+
+STACK_GUARD_GAP = 256 * PAGE_SIZE
+
+
+def _gap_start(vma: Vma) -> int:
+    """vm_start_gap: a mapping that grows down keeps the guard gap below it free."""
+    if vma.flags & VM_GROWSDOWN:
+        return max(vma.start - STACK_GUARD_GAP, 0)
+    return vma.start
+
+
+def _free(mm: Mm, start: int, end: int) -> bool:
+    for vma in mm.vmas:
+        if vma.end > start and _gap_start(vma) < end:
+            return False
+    return True
+
+
+def unmapped_area(mm: Mm, length: int, hint: int, pgoff: int, thp_file) -> int | None:
+    """get_unmapped_area of the legacy (bottom-up) layout: the hint if that range is free,
+    else the lowest free range from mm->mmap_base up (generic_get_unmapped_area). Anonymous
+    private lengths that are whole huge pages are aligned like their offset modulo 2 MiB
+    (thp_get_unmapped_area); `thp_file` is False to ask for that. None: no room."""
+    top = TASK_SIZE
+    if hint:
+        hint = (hint + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+        if top - length >= hint and hint >= MMAP_MIN_ADDR and _free(mm, hint, hint + length):
+            return hint
+    if thp_file is False and length % HPAGE_SIZE == 0 and not hint:
+        padded = _first_fit(mm, length + HPAGE_SIZE, top)
+        if padded is not None:
+            return padded + (((pgoff << PAGE_SHIFT) - padded) & (HPAGE_SIZE - 1))
+    return _first_fit(mm, length, top)
+
+
+def _first_fit(mm: Mm, length: int, top: int) -> int | None:
+    low = mm.outside.mmap_base or TASK_UNMAPPED_BASE_DEFAULT
+    candidate = low
+    for vma in sorted(mm.vmas, key=lambda v: v.start):
+        if vma.end <= candidate:
+            continue
+        if _gap_start(vma) >= candidate + length:
+            break
+        candidate = max(candidate, vma.end)
+    return candidate if candidate + length <= top else None
 
 
 # -- protection (mm/mprotect.c) ------------------------------------------------------

@@ -239,6 +239,7 @@ def _syscall(located: Located, constants: dict, flagsets: dict, errnos: dict, si
                       for s in data.get("sources", ())),
         examples=tuple(data.get("examples", ())),
         placement=data.get("placement"),
+        binds=data.get("binds"),
     )
 
 

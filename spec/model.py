@@ -153,6 +153,9 @@ class Syscall:
     #: For calls that create a mapping: expressions for size, fixed, addr, and the
     #: argument overrides (force) that place it at a given slot on the live kernel.
     placement: dict | None = None
+    #: For calls that return an address: `as:` may bind it; `size` is the length of the
+    #: mapping at that address (an expression over the arguments), for labels.
+    binds: dict | None = None
 
     def arg(self, name: str) -> Arg | None:
         for arg in self.args:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -68,9 +69,9 @@ def _message(error: jsonschema.ValidationError, document: dict) -> tuple[tuple, 
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in allowed)
         if extra and allowed:
-            return pointer + (extra[0],), (
-                f"unknown key {extra[0]!r} (expected one of: {', '.join(sorted(allowed))})"
-            )
+            close = difflib.get_close_matches(str(extra[0]), sorted(allowed), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(sorted(allowed))}"
+            return pointer + (extra[0],), f"unknown key {extra[0]!r} ({hint})"
     if error.validator == "required":
         return pointer, error.message.replace("is a required property", "is missing")
     if error.validator == "oneOf" and isinstance(error.instance, dict):

@@ -4,7 +4,7 @@
 
 Adds the ``mm`` domain (domain.py): ``mm:syscall``, ``mm:flag`` and ``mm:errno``
 objects, their roles, and the flag and errno indices; ``mm:autosyscall`` and
-``mm:autoerrnos`` (reference.py); ``mm:scenario`` (scenario.py). Configuration:
+``mm:autoerrnos`` (reference.py, errnos.py); ``mm:scenario`` (scenario.py). Configuration:
 
 ``mm_default_kernel``   kernel profile for traces that name none (default: the
                         running kernel's; a site should pin it, e.g. "6.18")
@@ -22,7 +22,8 @@ from pathlib import Path
 
 from mmsem.sphinx_ext import coverage, objects, scenario
 from mmsem.sphinx_ext.domain import MmDomain
-from mmsem.sphinx_ext.reference import AutoErrnosDirective, AutoSyscallDirective
+from mmsem.sphinx_ext.errnos import AutoErrnosDirective
+from mmsem.sphinx_ext.reference import AutoSyscallDirective
 
 STATIC = Path(__file__).resolve().parent / "static"
 

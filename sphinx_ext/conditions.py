@@ -41,6 +41,8 @@ PREDICATE_NAMES = {
 PREDICATE_CALLS = {
     "mapped": ("{0} is mapped", "{0} is not mapped"),
     "is_file": ("{0} is an open file", "{0} is not an open file"),
+    "file_writable": ("{0} is open for writing", "{0} is not open for writing"),
+    "known_value": ("{0} is a {1} value this kernel knows", "{0} is not a {1} value this kernel knows"),
     "file_is_hugetlb": ("{0} is a hugetlbfs file", "{0} is not a hugetlbfs file"),
     "intersects": ("some mapping intersects [{0}, {1})", "no mapping intersects [{0}, {1})"),
     "beyond_eof": ("{0} lies beyond the end of its file", "{0} lies within its file"),
@@ -115,7 +117,9 @@ class _Words:
             return self._name_pred(node.id, negated)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in PREDICATE_CALLS:
             template = PREDICATE_CALLS[node.func.id][1 if negated else 0]
-            return _fill(template, [self.value(arg) for arg in node.args])
+            return _fill(template, [self._argument(arg) for arg in node.args])
+        if isinstance(node, ast.Call):  # a boolean function without a phrase (yet)
+            return self.value(node) + [("text", " does not hold" if negated else " holds")]
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitAnd):
             return self._mask_pred(node, negated)
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
@@ -170,6 +174,12 @@ class _Words:
             return left + [("text", word)] + _join([self.value(ast.Name(id=n)) for n in names], joiner)
         word = " has none of " if negated else " has some of "
         return left + [("text", word)] + self.value(right)
+
+    def _argument(self, node) -> list:
+        """An argument inside a phrase: a quoted name (a flag set, a flag) as the name itself."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return self._literal_name(node.value)
+        return self.value(node)
 
     # -- value positions: code --------------------------------------------------------
     def value(self, node, parent_precedence: int = 0) -> list:

@@ -2,8 +2,9 @@
 
 Data model (everything the domain keeps in ``env.domaindata["mm"]``)::
 
-    objects:   (objtype, name) -> (docname, node_id, line, summary)
-    relations: (kind, subject, syscall) -> (docname, anchor)
+    objects:    (objtype, name) -> (docname, node_id, line, summary)
+    relations:  (kind, subject, syscall) -> (docname, anchor)
+    duplicates: [(objtype, name, docname, other docname)], the duplicates reported
 
 ``objects`` are the things a role can point at. ``relations`` say which system call
 takes a flag or can fail with an errno; the indices (indices.py) invert them into
@@ -55,7 +56,7 @@ class MmDomain(Domain):
         "errno": XRefRole(innernodeclass=nodes.literal),
     }
     indices = [FlagIndex, ErrnoIndex]
-    initial_data: dict[str, dict] = {"objects": {}, "relations": {}}
+    initial_data: dict = {"objects": {}, "relations": {}, "duplicates": []}
 
     @property
     def objects(self) -> dict[tuple[str, str], tuple[str, str, int, str]]:
@@ -65,18 +66,32 @@ class MmDomain(Domain):
     def relations(self) -> dict[tuple[str, str, str], tuple[str, str]]:
         return self.data.setdefault("relations", {})
 
+    @property
+    def duplicates(self) -> list[tuple[str, str, str, str]]:
+        """Duplicates already reported: (objtype, name, docname warned at, other docname)."""
+        return self.data.setdefault("duplicates", [])
+
     # -- recording -----------------------------------------------------------------
-    def note_object(self, objtype: str, name: str, node_id: str, line: int, summary: str = "",
-                    location: Any = None) -> None:
+    def note_object(self, objtype: str, name: str, node_id: str, line: int, summary: str = "") -> None:
         """Record an object of the current document; warn (with a location) on a duplicate."""
-        docname = self.env.docname
-        existing = self.objects.get((objtype, name))
-        if existing is not None:
-            other_doc, _other_id, other_line, _ = existing
+        self._claim((objtype, name), (self.env.docname, node_id, line, summary), ())
+
+    def _claim(self, key: tuple[str, str], entry: tuple, reported) -> None:
+        """Store `entry`; on a duplicate keep, and warn at, the description a serial build
+        reads last (documents are read in name order), whatever order parallel readers
+        finish in, and warn once per pair even when a reader has already warned."""
+        existing = self.objects.get(key)
+        if existing is None:
+            self.objects[key] = entry
+            return
+        first, later = sorted((existing, entry), key=lambda e: (e[0], e[2]))
+        record = (key[0], key[1], later[0], first[0])
+        if record not in reported and record not in self.duplicates:
             logger.warning("duplicate description of %s %s, also described at %s:%s",
-                           objtype, name, self.env.doc2path(other_doc), other_line,
-                           location=location or (docname, line), type="mm", subtype="duplicate")
-        self.objects[objtype, name] = (docname, node_id, line, summary)
+                           key[0], key[1], self.env.doc2path(first[0]), first[2],
+                           location=(later[0], later[2]), type="mm", subtype="duplicate")
+            self.duplicates.append(record)
+        self.objects[key] = later
 
     def note_relation(self, kind: str, subject: str, syscall: str, anchor: str) -> None:
         """Record that `syscall` takes flag `subject` (kind "flag") or fails with errno `subject`;
@@ -91,22 +106,21 @@ class MmDomain(Domain):
         for key, entry in list(self.relations.items()):
             if entry[0] == docname:
                 del self.relations[key]
+        self.duplicates[:] = [d for d in self.duplicates if docname not in (d[2], d[3])]
 
     def merge_domaindata(self, docnames: Set[str], otherdata: dict[str, Any]) -> None:
-        """Take the other process's entries for `docnames`; a duplicate across processes warns too."""
+        """Take another reader's entries for `docnames`. A reader that started after an
+        earlier merge has already seen (and reported) duplicates of that merge."""
+        reported = [tuple(d) for d in otherdata.get("duplicates", ())]
         for key, entry in otherdata["objects"].items():
-            docname = entry[0]
-            if docname not in docnames:
-                continue
-            existing = self.objects.get(key)
-            if existing is not None and existing[0] != docname:
-                logger.warning("duplicate description of %s %s, also described at %s:%s",
-                               key[0], key[1], self.env.doc2path(existing[0]), existing[2],
-                               location=(docname, entry[2]), type="mm", subtype="duplicate")
-            self.objects[key] = entry
+            if entry[0] in docnames:
+                self._claim(key, entry, reported)
         for key, entry in otherdata["relations"].items():
             if entry[0] in docnames:
                 self.relations[key] = entry
+        for record in reported:
+            if record[2] in docnames and record not in self.duplicates:
+                self.duplicates.append(record)
 
     # -- resolving ---------------------------------------------------------------------
     def _refnode(self, builder, fromdocname: str, objtype: str, target: str, contnode):

@@ -5,7 +5,7 @@ rendered without the engine (scenario.py, svg.py):
 
     engine:  {"name", "description", "profile", "config", "files", "rows", "steps", "mismatches"}
     live:    {"status": verified | disagrees | unavailable | other-kernel | unreplayable, "reason",
-              "release", "version", "divergences", "problems"}
+              "release", "version", "divergences": [[line, text]], "problems": [[line, text]]}
 
 Line numbers in them are lines of the trace text (1-based); the directive maps them
 onto the document.
@@ -19,7 +19,14 @@ from functools import lru_cache
 from mmsem.semantics.compare import compare
 from mmsem.semantics.config import running_profile_name
 from mmsem.semantics.report import reported_pages
-from mmsem.semantics.runner import describe_expect, describe_outcome, mismatches, outcome_matches, run_engine
+from mmsem.semantics.runner import (
+    TraceResult,
+    describe_expect,
+    describe_outcome,
+    mismatches,
+    outcome_matches,
+    run_engine,
+)
 from mmsem.semantics.trace import StateExpect, Trace, parse_trace
 from mmsem.spec import default_spec
 
@@ -55,7 +62,7 @@ def observing(trace: Trace) -> Trace:
 def on_engine(trace: Trace) -> dict:
     result = run_engine(observing(trace))
     problems = mismatches(result)
-    rows = layout(trace, [record.state for record in result.steps] + list(result.final.values()))
+    rows = layout(result, [record.state for record in result.steps] + list(result.final.values()))
     labels = {label for _, row in rows for label in row}
     steps = []
     spec = default_spec()
@@ -70,12 +77,12 @@ def on_engine(trace: Trace) -> dict:
             "proc": step.proc,
             "line": step.origin.line,
             "note": step.note,
-            "outcome": short(describe_outcome(outcome, trace)),
+            "outcome": short(describe_outcome(outcome, result)),
             "ok": outcome.ok,
-            "expect": short(describe_expect(step.expect, trace)) if step.expect is not None else None,
-            "met": outcome_matches(step.expect, outcome) if step.expect is not None else None,
+            "expect": short(describe_expect(step.expect, result)) if step.expect is not None else None,
+            "met": outcome_matches(step.expect, outcome, result.returns) if step.expect is not None else None,
             "also": [str(a) for a in record.alternatives],
-            "pages": pages(trace, record.state, labels),
+            "pages": pages(result, record.state, labels),
             "vmlck": record.state.vmlck,
         })
     config = trace.config
@@ -113,21 +120,22 @@ def file_info(name: str, info: tuple) -> dict:
             "writable": bool(info[2]) if len(info) > 2 else True}
 
 
-def layout(trace: Trace, observations: list) -> list[list]:
+def layout(result: TraceResult, observations: list) -> list[list]:
     """Rows of page labels to draw, the same for every step: one row per bound name (its
-    pages from the lowest to the highest ever seen), then pages outside every binding."""
+    pages from the lowest to the highest ever seen), then pages outside every binding.
+    Labels are relative to the addresses the names were bound to in this run."""
     addrs: set[int] = set()
     for obs in observations:
         if obs is not None:
-            addrs.update(reported_pages(trace, obs))
+            addrs.update(reported_pages(result, obs))
     named: dict[str, dict[int, int]] = {}
     loose = []
     for addr in sorted(addrs):
-        name, sep, offset = trace.label(addr).partition("+")
+        name, sep, offset = result.label(addr).partition("+")
         if sep and offset.endswith("p") and offset[:-1].isdigit():
             named.setdefault(name, {})[int(offset[:-1])] = addr
         else:
-            loose.append(trace.label(addr))
+            loose.append(result.label(addr))
     rows = []
     for name, offsets in sorted(named.items(), key=lambda item: min(item[1].values())):
         first, last = min(offsets), min(max(offsets), min(offsets) + MAX_ROW_PAGES - 1)
@@ -137,11 +145,11 @@ def layout(trace: Trace, observations: list) -> list[list]:
     return rows
 
 
-def pages(trace: Trace, obs, labels: set) -> dict:
+def pages(result: TraceResult, obs, labels: set) -> dict:
     """label -> [prot, shared, locked, onfault, resident] for the mapped pages drawn."""
     out = {}
     for addr, page in obs.pages.items():
-        label = trace.label(addr)
+        label = result.label(addr)
         if label in labels:
             out[label] = [page.get(f) for f in PAGE_FIELDS]
     return out
@@ -179,8 +187,10 @@ def on_live_kernel(trace: Trace) -> dict:
     problems = mismatches(kernel_side)
     divergences = []
     for d in comparison.divergences:
-        where = "final state" if d.step is None else f"step {d.step + 1}"
-        divergences.append(f"{where}: {d.kind}: {d.detail or f'engine {d.engine}, kernel {d.kernel}'}")
+        on_step = d.step is not None and d.step < len(trace.steps)
+        where = f"step {d.step + 1}" if on_step else "final state"
+        line = trace.steps[d.step].origin.line if on_step else 1
+        divergences.append([line, f"{where}: {d.kind}: {d.detail or f'engine {d.engine}, kernel {d.kernel}'}"])
     # Where the kernel agrees with the model on every step and page, its unmet
     # expectations are the engine's, already reported; they matter only on disagreement.
     return {

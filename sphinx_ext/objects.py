@@ -46,8 +46,7 @@ def declare(env, document, objtype: str, name: str, node: nodes.Element, line: i
     node_id = node_id_for(objtype, name)
     node["ids"].append(node_id)
     document.note_explicit_target(node)
-    env.get_domain("mm").note_object(objtype, name, node_id, line, summary,
-                                     location=(env.docname, line))
+    env.get_domain("mm").note_object(objtype, name, node_id, line, summary)
     return node_id
 
 

@@ -1,4 +1,4 @@
-"""``.. mm:autosyscall:: NAME`` and ``.. mm:autoerrnos::``: reference pages from the spec.
+"""``.. mm:autosyscall:: NAME``: the reference of one call, from the spec.
 
     .. mm:autosyscall:: mlock2
 
@@ -9,16 +9,10 @@ errors in the order the kernel checks them with their conditions in words, the
 effects, notes, the spec's example traces as scenarios (when ``mm_examples_dir`` is
 set), kernel sources and see-also links. The spec files it reads are dependencies of
 the page, so editing one rebuilds it.
-
-    .. mm:autoerrnos::
-
-declares every errno some modelled call can fail with, with its generic meaning and
-the calls that return it.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -32,6 +26,7 @@ from mmsem.semantics.effects import PRIMITIVES
 from mmsem.spec import default_spec
 from mmsem.spec.model import Spec, Syscall
 from mmsem.sphinx_ext import conditions, specquery
+from mmsem.sphinx_ext.blocks import para, sentence, table
 from mmsem.sphinx_ext.conditions import Vocabulary
 from mmsem.sphinx_ext.objects import declare, index_entry, xref
 from mmsem.sphinx_ext.scenario import scenario_placeholder
@@ -41,44 +36,6 @@ logger = logging.getLogger(__name__)
 KERNEL_TREE = "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/"
 KERNEL_COMMIT = "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/commit/?id="
 BEFORE_SINCE = {"einval": "older kernels fail with EINVAL", "ignored": "older kernels ignore it"}
-
-
-def sentence(text: str, code_words: frozenset = frozenset()) -> str:
-    """A spec fragment ("lock the pages...") as a sentence. A fragment that starts with a
-    name from the code ("flags holds...", "mlockall does not...") keeps its case."""
-    text = " ".join(str(text).split())
-    if not text:
-        return text
-    first = re.match(r"[\w.()]*", text).group(0)
-    if first not in code_words and not any(c in first for c in "_.()"):
-        text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?", ".)")) else text + "."
-
-
-def para(*children, classes=()) -> nodes.paragraph:
-    return nodes.paragraph("", "", *[nodes.Text(c) if isinstance(c, str) else c for c in children],
-                           classes=list(classes))
-
-
-def table(headers: list[str], rows: list[tuple[list, dict]], widths: list[int], classes=()) -> nodes.table:
-    """A table; each row is (cells, row attributes), each cell a list of nodes or a string."""
-    tbl = nodes.table(classes=["mm-table", *classes])
-    group = nodes.tgroup(cols=len(headers))
-    tbl += group
-    for width in widths:
-        group += nodes.colspec(colwidth=width)
-    head = nodes.thead()
-    group += head
-    head += nodes.row("", *[nodes.entry("", para(h)) for h in headers])
-    body = nodes.tbody()
-    group += body
-    for cells, attributes in rows:
-        row = nodes.row(**attributes)
-        for cell in cells:
-            content = [para(cell)] if isinstance(cell, (str, nodes.Node)) else cell
-            row += nodes.entry("", *content)
-        body += row
-    return tbl
 
 
 def code_words(spec: Spec, entry: Syscall) -> frozenset:
@@ -459,40 +416,3 @@ class AutoSyscallDirective(SphinxDirective):
         for path in specquery.spec_files(spec, entry):
             self.env.note_dependency(path)
         return SyscallPage(self, spec, entry).build()
-
-
-class AutoErrnosDirective(SphinxDirective):
-    """Declare every errno a modelled call can fail with."""
-
-    def run(self) -> list[nodes.Node]:
-        spec = default_spec()
-        users: dict[str, list[str]] = {}
-        for name in sorted(spec.syscalls):
-            entry = spec.syscalls[name]
-            self.env.note_dependency(entry.origin.path)
-            codes = specquery.errnos_of(spec, entry) + (["ENOSYS"] if entry.since else [])
-            for code in codes:
-                users.setdefault(code, []).append(name)
-        self.env.note_dependency(str(Path(spec.directory) / "errnos.yaml"))
-        out: list[nodes.Node] = []
-        for code in sorted(users):
-            desc = addnodes.desc(domain="mm", objtype="errno", desctype="errno", classes=["mm", "errno"])
-            sig = addnodes.desc_signature("", "")
-            sig += addnodes.desc_name(code, code)
-            if code in spec.constants:
-                value = f" ({spec.constants[code]})"
-                sig += addnodes.desc_annotation(value, value)
-            desc += sig
-            meaning = spec.errnos.get(code, "")
-            node_id = declare(self.env, self.state.document, "errno", code, sig, self.lineno, meaning)
-            out.append(index_entry("errno", code, node_id))
-            content = addnodes.desc_content()
-            if meaning:
-                content += para(sentence(meaning))
-            refs: list = ["Returned by "]
-            for i, name in enumerate(users[code]):
-                refs += ([", "] if i else []) + [xref("syscall", name)]
-            content += para(*refs, ".")
-            desc += content
-            out.append(desc)
-        return out

@@ -23,6 +23,7 @@ says "verified on Linux X.Y", and a disagreement is a warning as well.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -119,6 +120,10 @@ class Runner:
     def location(self, node: scenario, trace_line: int) -> str:
         return f"{node['trace_source']}:{node['first_line'] + trace_line - 1}"
 
+    def short_location(self, node: scenario, trace_line: int) -> str:
+        """file:line of a trace line, for the page (the log has the full path)."""
+        return f"{os.path.basename(node['trace_source'])}:{node['first_line'] + trace_line - 1}"
+
     def warn(self, node: scenario, trace_line: int, message: str, *args) -> None:
         logger.warning(message, *args, location=self.location(node, trace_line), type="mm", subtype="scenario")
 
@@ -166,15 +171,15 @@ class Runner:
             self.report_live(node, name, live)
         uid = f"mm-{key[:8]}-{node['serial']}"
         trace_text = node["text"] if node["show_trace"] else None
-        name_of_line = lambda line: f"{os.path.basename(node['trace_source'])}:{node['first_line'] + line - 1}"  # noqa: E731
-        node.replace_self(view.render(result, live, uid, node["title"], trace_text, name_of_line))
+        where = partial(self.short_location, node)
+        node.replace_self(view.render(result, live, uid, node["title"], trace_text, where))
         return record
 
     def report_live(self, node: scenario, name: str, live: dict) -> None:
         status = live["status"]
         if status == "disagrees":
-            for divergence in live["divergences"]:
-                self.warn(node, 1, "scenario %s: Linux %s disagrees with the model: %s",
+            for line, divergence in live["divergences"]:
+                self.warn(node, line, "scenario %s: Linux %s disagrees with the model: %s",
                           name, live["release"], divergence)
             for line, message in live["problems"]:
                 self.warn(node, line, "scenario %s: on Linux %s, expectation not met: %s",

@@ -54,7 +54,7 @@ def live_paragraph(live: dict) -> nodes.paragraph:
                 "outcome for every step and the same state for every page.")
         return nodes.paragraph("", text, classes=["mm-verified"])
     if status == "disagrees":
-        text = f"✘ Linux {live['release']} disagrees with the model: " + "; ".join(live["divergences"])
+        text = f"✘ Linux {live['release']} disagrees with the model: " + "; ".join(t for _, t in live["divergences"])
         return nodes.paragraph("", text, classes=["mm-disagrees"])
     return nodes.paragraph("", f"Not verified on a live kernel in this build: {live['reason']}.",
                            classes=["mm-unverified"])
@@ -129,9 +129,11 @@ def render(result: dict, live: dict | None, uid: str, title: str, trace_text: st
     box += nodes.paragraph("", setup_text(result), classes=["mm-setup"])
     if live is not None:
         box += live_paragraph(live)
-    if trace_text is not None:
-        block = nodes.literal_block(trace_text, trace_text, language="yaml", classes=["mm-trace"])
-        box += block
+    if trace_text is not None:  # folded in HTML; other builders drop the raw tags and keep the block
+        box += nodes.raw("", '<details class="mm-trace"><summary>The trace (run it with '
+                             '<code>mmsem run FILE</code>)</summary>', format="html")
+        box += nodes.literal_block(trace_text, trace_text, language="yaml", classes=["mm-trace"])
+        box += nodes.raw("", "</details>", format="html")
     box += nodes.raw("", svg.legend(f"{uid}-legend"), format="html")
     for step in result["steps"]:
         box += step_node(result, step, uid)

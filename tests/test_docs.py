@@ -266,8 +266,14 @@ def test_duplicate_descriptions_warn_with_both_places(tmp_path):
                 f"also described at {source / 'p0.rst'}:4 [mm.duplicate]"]
     serial = sphinx(source, tmp_path / "serial")
     assert warnings(serial) == expected
-    parallel = sphinx(source, tmp_path / "parallel", "-j", "2")  # reported when the readers merge
+    # In parallel, readers that start after a merge see the first description, the others
+    # meet it when their results merge: either way, one warning at the same place.
+    parallel = sphinx(source, tmp_path / "parallel", "-j", "2")
     assert warnings(parallel) == expected
+    (source / "p0.rst").write_text(pages["p0"] + "\nEdited.\n")  # reread p0 alone
+    incremental = sphinx(source, tmp_path / "serial")
+    assert "reading sources... [100%] p0" in incremental.stdout
+    assert warnings(incremental) == expected
 
 
 def test_roles_resolve_and_unknown_targets_warn(tmp_path):
@@ -398,3 +404,46 @@ def test_browser_renders_the_pictures(site, chromium, tmp_path, page):
     assert done.returncode == 0, done.stderr[-2000:]
     assert png_size(shot) == (1280, 3000)
     assert shot.stat().st_size > 50_000  # a blank page compresses to a few kilobytes
+
+
+# -- pieces of the extension -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source, words", [
+    ("flags & ~valid_flags('mlock2')", "flags has a bit that is not a valid mlock2 flag"),
+    ("not can_do_mlock", "the caller may not lock memory (it lacks CAP_IPC_LOCK and its RLIMIT_MEMLOCK is 0)"),
+    ("offset & (PAGE_SIZE - 1)", "offset is not a multiple of PAGE_SIZE"),
+    ("flags & MAP_LOCKED and not can_do_mlock",
+     "all of: flags includes MAP_LOCKED; the caller may not lock memory (it lacks CAP_IPC_LOCK and its "
+     "RLIMIT_MEMLOCK is 0)"),
+    ("mlockall_onfault_alone_rejected and flags == MCL_ONFAULT", "Linux 5.2 or later and flags = MCL_ONFAULT"),
+    ("not (a or b)", "not a and not b"),
+    ("pgoff > (MAX_LFS_FILESIZE - len) >> PAGE_SHIFT", "pgoff > (MAX_LFS_FILESIZE - len) >> PAGE_SHIFT"),
+    ("not intersects(addr, addr + len)", "no mapping intersects [addr, addr + len)"),
+    ("len == 0", "len is 0"),
+    ("map_type not in (MAP_SHARED, MAP_PRIVATE)", "map_type is not one of {MAP_SHARED, MAP_PRIVATE}"),
+])
+def test_conditions_read_as_words(source, words):
+    from mmsem.sphinx_ext.conditions import Vocabulary, describe, to_text
+
+    assert to_text(describe(source, Vocabulary.from_spec(default_spec()))) == words
+
+
+def test_pictures_are_sized_and_labelled():
+    import xml.etree.ElementTree as ET
+
+    from mmsem.sphinx_ext import svg
+
+    rows = [["A", ["A+0p", "A+1p", "A+2p"]], ["B", [f"B+{i}p" for i in range(40)]]]
+    pages = {"A+0p": ["rw-", False, True, False, True], "A+1p": ["rw-", False, True, True, False]}
+    root = ET.fromstring(svg.address_space("x", rows, pages, "After step 1"))
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    assert root.get("role") == "img" and root.get("aria-labelledby") == "x-title x-desc"
+    assert root.find("s:title", ns).text == "After step 1"
+    assert root.find("s:desc", ns).text == ("A+0p locked, resident; A+1p locked on fault, not resident; "
+                                            "A+2p not mapped; B+0p..B+39p not mapped")
+    assert int(root.get("width")) > 0 and int(root.get("height")) > 0
+    titles = [g.find("s:title", ns).text for g in root.iter("{http://www.w3.org/2000/svg}g")]
+    assert len(titles) == 43
+    assert titles[:2] == ["A+0p: rw- private, locked, resident", "A+1p: rw- private, locked on fault, not resident"]
+    # 40 cells wrap after 32: B takes two lines, A one; rows are 4 px apart, 2 px margin on top
+    assert int(root.get("height")) == 2 + 3 * (svg.CELL + svg.GAP) + 2 * 4

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mmsem.semantics import generate
+from mmsem.semantics.runner import steps_on
 from mmsem.semantics.engine import Engine
 from mmsem.semantics.generate import Generator, Options
 from mmsem.semantics.invariants import check_invariants
@@ -50,8 +51,7 @@ def test_invariants_hold_after_every_step(seed, steps, kernel, pool):
     trace = load(text, seed)
     system = ENGINE.new_system(trace.config, trace.files)
     assert check_invariants(system) == [], f"before the first step of\n{text}"
-    for step in trace.steps:
-        ENGINE.call(system, step.proc, step.call, step.args, step.slot)
+    for step, _ in steps_on(ENGINE, system, trace):
         problems = check_invariants(system)
         assert problems == [], f"after step {step.index + 1} ({step.call}) of\n{text}"
 

@@ -174,8 +174,7 @@ def test_mode_switch_recharged_only_before_4_9():
 
 def test_mlockall_onfault_alone_unlocks_on_5_1():
     result = outcome_on(EXAMPLES / "mlockall-onfault-alone-5.1.yaml", "5.1")
-    trace = result.trace
-    a = trace.bindings["A"].addr
+    a = result.values["A"]
     pages = [result.final[MAIN].page(a + i * PAGE_SIZE) for i in range(4)]
     assert [p.locked for p in pages] == [False] * 4
     assert result.final[MAIN].vmlck == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from mmsem.semantics.runner import steps_on
 from mmsem.semantics.config import Config
 from mmsem.semantics.engine import MAIN, Engine
 from mmsem.semantics.invariants import INVARIANTS, check_invariants, invariant
@@ -143,8 +144,8 @@ def test_locked_vm_through_the_engine():
         "  - mlock2: {addr: A, len: 2p, flags: [MLOCK_ONFAULT]}\n")
     for kernel, locked_vm in (("6.18", 4), ("4.8", 6)):
         s = system(kernel)
-        for step in trace.steps:
-            assert ENGINE.call(s, step.proc, step.call, step.args, step.slot).outcome.ok
+        for _, done in steps_on(ENGINE, s, trace):
+            assert done.outcome.ok
         assert (mm_of(s).locked_vm, check_invariants(s)) == (locked_vm, [])
 
 
@@ -213,7 +214,7 @@ steps:
 def test_second_shared_mapping_of_a_hugetlb_file_reserves_nothing():
     trace = parse_trace(HUGETLB_FILE_TWICE)
     s = ENGINE.new_system(trace.config, trace.files)
-    for step in trace.steps:
-        assert ENGINE.call(s, step.proc, step.call, step.args, step.slot).outcome.ok
+    for _, done in steps_on(ENGINE, s, trace):
+        assert done.outcome.ok
         assert check_invariants(s) == []
     assert (s.pool.free, s.pool.reserved) == (2, 1)

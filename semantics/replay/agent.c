@@ -17,11 +17,13 @@
  *                                           has (traces come sorted by it: the agent adds
  *                                           them to itself once, children inherit them)
  *   F size hugetlb writable                 nfiles times; fd = FD_BASE + index
- *   S nr proc snap a0 a1 a2 a3 a4 a5        nsteps times; nr ffffffffffffffff = touch(a0, a1)
+ *   S nr proc snap a0 a1 a2 a3 a4 a5        nsteps times; nr ffffffffffffffff = touch(a0, a1);
+ *                                           an argument rK+N is what step K returned, plus N
  *   Q                                       end of input
  * Output:
  *   M start end perms offset inode flags... answer to C: one line per mapping of a child
  *                                           (VmFlags mnemonics), then
+ *   P addr                                  where a mapping the kernel places goes,
  *   B brk                                   its program break, and
  *   K vmas pages lockable                   its mapping count, VmSize and lockable size, in pages
  *   R id step ret errno signal              ret as signed decimal
@@ -56,14 +58,17 @@
 #define MAX_STEPS 4096
 #define MAX_FILES 16
 #define PAGE 4096UL
+#define LAYOUT (ADDR_NO_RANDOMIZE | ADDR_COMPAT_LAYOUT)
 #define STACK_LIMIT (8UL << 20)
 #define TOUCH ((uint64_t)-1)
 
 struct step {
 	uint64_t nr, proc, snap, a[6];
+	int64_t ref[6]; /* -1, or the step whose return value a[k] is added to */
 };
 
 static struct step steps[MAX_STEPS];
+static uint64_t returned[MAX_STEPS]; /* what each step returned, as an unsigned long */
 static uint64_t file_size[MAX_FILES], file_huge[MAX_FILES], file_writable[MAX_FILES];
 static char inbuf[1 << 16];
 static size_t in_len, in_pos;
@@ -347,11 +352,11 @@ static void snapshot(uint64_t id, const char *tag)
 			/* a mapping header: start-end perms ... */
 			cur_start = parse_hex(linebuf);
 			cur_end = parse_hex(dash + 1);
-			in_arena = cur_start < ARENA_END && cur_end > ARENA_BASE;
+			/* Observed: every mapping but the agent's own (the trace's, wherever they are). */
+			in_arena = !strstr(linebuf, "[vsyscall]") && !own_mapping(cur_start, cur_end);
 			if (in_arena && n < MAX_ARENA_VMAS) {
-				/* A mapping may reach out of the arena: observe only its arena part. */
-				arena_vmas[n].start = cur_start < ARENA_BASE ? ARENA_BASE : cur_start;
-				arena_vmas[n].end = cur_end > ARENA_END ? ARENA_END : cur_end;
+				arena_vmas[n].start = cur_start;
+				arena_vmas[n].end = cur_end;
 				memcpy(arena_vmas[n].perms, space + 1, 4);
 				arena_vmas[n].perms[4] = 0;
 				arena_vmas[n].lo = arena_vmas[n].lf = 0;
@@ -493,6 +498,13 @@ static void calibrate(void)
 		}
 		close_stream();
 	}
+	/* Where the kernel puts a mapping whose address it chooses: the first free gap from
+	 * mm->mmap_base up (legacy layout), which the engine models. */
+	void *probe = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	put("P ");
+	put_hex((uint64_t)probe);
+	put("\n");
+	munmap(probe, PAGE);
 	put("B ");
 	put_hex((uint64_t)syscall(SYS_brk, 0));
 	put("\nK ");
@@ -591,6 +603,9 @@ static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t nfi
 		struct step *st = &steps[s];
 		int64_t ret = 0;
 		int err = 0, sig = 0;
+		for (int k = 0; k < 6; k++)
+			if (st->ref[k] >= 0)
+				st->a[k] += returned[st->ref[k]];
 		if (st->nr == TOUCH) {
 			sig = touch(st->a[0], st->a[1]);
 		} else {
@@ -599,6 +614,7 @@ static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t nfi
 			if (ret == -1)
 				err = errno;
 		}
+		returned[s] = (uint64_t)ret;
 		put("R ");
 		put_hex(id);
 		put(" ");
@@ -651,10 +667,12 @@ int main(int argc, char **argv)
 	char kind[32];
 	(void)argc;
 	/* Without address space randomisation every agent, and so every child, has the
-	 * same layout: the engine can model the agent's own mappings and program break. */
+	 * same layout: the engine can model the agent's own mappings and program break.
+	 * The legacy (bottom-up) layout makes the kernel place mappings it chooses the
+	 * address of (mremap moves) first-fit from a fixed base, which the engine models. */
 	int persona = personality(0xffffffff);
-	if (persona != -1 && !(persona & ADDR_NO_RANDOMIZE)) {
-		personality((unsigned long)persona | ADDR_NO_RANDOMIZE);
+	if (persona != -1 && (persona & LAYOUT) != LAYOUT) {
+		personality((unsigned long)persona | LAYOUT);
 		char *const env[] = {NULL};
 		execve("/proc/self/exe", argv, env);
 	}
@@ -691,8 +709,19 @@ int main(int argc, char **argv)
 			steps[s].nr = hex_token();
 			steps[s].proc = hex_token();
 			steps[s].snap = hex_token();
-			for (int k = 0; k < 6; k++)
-				steps[s].a[k] = hex_token();
+			for (int k = 0; k < 6; k++) {
+				char arg[64];
+				if (token(arg, sizeof(arg)) < 0)
+					_exit(4);
+				steps[s].ref[k] = -1;
+				if (arg[0] == 'r') { /* rK+N */
+					char *plus = strchr(arg, '+');
+					steps[s].ref[k] = (int64_t)parse_hex(arg + 1);
+					steps[s].a[k] = plus ? parse_hex(plus + 1) : 0;
+				} else {
+					steps[s].a[k] = parse_hex(arg);
+				}
+			}
 		}
 		flush_out();
 		if (fill < filled || fill_mappings(fill) != 0) {

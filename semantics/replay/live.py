@@ -23,15 +23,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mmsem.semantics.config import running_profile_name
-from mmsem.semantics.engine import MAIN
+from mmsem.semantics import vma_ops
+from mmsem.semantics.engine import MAIN, add_own_mappings
 from mmsem.semantics.expr import MASK64, Namespace, compile_expr
 from mmsem.semantics.namespace import FUNCTIONS
 from mmsem.semantics.observe import Observation, PageObs
 from mmsem.semantics.program import Outcome, errno_name
 from mmsem.semantics.replay import ReplayUnavailable
 from mmsem.semantics.runner import StepRecord, TraceResult
-from mmsem.semantics.state import OwnMapping, Outside
-from mmsem.semantics.trace import PURE_FUNCTIONS, Trace
+from mmsem.semantics.layout import TASK_UNMAPPED_BASE
+from mmsem.semantics.state import Mm, OwnMapping, Outside
+from mmsem.semantics.trace import PURE_FUNCTIONS, Ref, Trace
 from mmsem.spec import default_spec
 from mmsem.spec.model import Spec
 
@@ -170,7 +172,7 @@ def step_arguments(spec: Spec, trace_step, entry) -> list[int]:
                        {name: FUNCTIONS[name] for name in PURE_FUNCTIONS})
         for name, source in entry.placement["force"].items():
             args[name] = compile_expr(source, ns)(env, None) & MASK64
-    return [args[arg.name] & MASK64 for arg in entry.args]
+    return [args[arg.name] if isinstance(args[arg.name], Ref) else args[arg.name] & MASK64 for arg in entry.args]
 
 
 def encode(spec: Spec, trace: Trace, ident: int, fill: int, timeout: int, snap_all: bool) -> str:
@@ -195,7 +197,8 @@ def encode(spec: Spec, trace: Trace, ident: int, fill: int, timeout: int, snap_a
         # Listing ~2000 filler mappings costs milliseconds: traces with a small map limit
         # are observed at their expectations and at the end only.
         snap = int((snap_all and fill == 0) or step.expect_state is not None)
-        lines.append(f"S {nr:x} 0 {snap:x} " + " ".join(f"{a:x}" for a in args))
+        words = " ".join(f"r{a.step:x}+{a.offset:x}" if isinstance(a, Ref) else f"{a:x}" for a in args)
+        lines.append(f"S {nr:x} 0 {snap:x} {words}")
     return "\n".join(lines) + "\n"
 
 
@@ -238,7 +241,7 @@ MNEMONICS = {"rd": "VM_READ", "wr": "VM_WRITE", "ex": "VM_EXEC", "sh": "VM_SHARE
 
 def parse_calibration(lines: list[str], spec: Spec) -> Outside:
     """The agent's answer to C: its mappings (M lines), program break (B) and totals (K)."""
-    mappings, brk, totals = [], 0, None
+    mappings, brk, totals, probe = [], 0, None, None
     for line in lines:
         parts = line.split()
         if parts[:1] == ["M"]:
@@ -251,6 +254,8 @@ def parse_calibration(lines: list[str], spec: Spec) -> Outside:
                                        int(offset, 16) // PAGE if inode != "0" else int(start, 16) // PAGE))
         elif parts[:1] == ["B"]:
             brk = int(parts[1], 16)
+        elif parts[:1] == ["P"]:
+            probe = int(parts[1], 16)
         elif parts[:1] == ["K"]:
             totals = [int(x, 16) for x in parts[1:4]]
     if totals is None:
@@ -258,8 +263,19 @@ def parse_calibration(lines: list[str], spec: Spec) -> Outside:
     if mappings and len(mappings) != totals[0]:
         raise ReplayUnavailable("the replay agent's mapping list is incomplete")
     if mappings:
-        return Outside(mappings=tuple(mappings), brk=brk)
+        outside = Outside(mappings=tuple(mappings), brk=brk, mmap_base=TASK_UNMAPPED_BASE)
+        if probe is not None and first_fit_probe(outside) != probe:
+            raise ReplayUnavailable(f"the kernel placed a mapping at {probe:#x}, where the model "
+                                    f"expects {first_fit_probe(outside):#x}: is the legacy layout in effect?")
+        return outside
     return Outside(vmas=totals[0], pages=totals[1], lockable_pages=totals[2], brk=brk)
+
+
+def first_fit_probe(outside: Outside) -> int:
+    """Where the engine places a one-page mapping the kernel chooses the address of."""
+    mm = Mm(outside=outside)
+    add_own_mappings(mm, outside.mappings)
+    return vma_ops.unmapped_area(mm, PAGE, 0, 0, None)
 
 
 @dataclass
@@ -409,6 +425,7 @@ class LiveKernel:
                 else:
                     outcome = Outcome(ret=ret)
                 results[ident].steps.append(StepRecord(step, outcome))
+                results[ident].returns[index] = ret & MASK64
             elif kind == "O":
                 ident, tag = int(rest[0], 16), rest[1]
                 obs, i = parse_snapshot(lines, i)

@@ -56,11 +56,9 @@ import queue
 import select
 import weakref
 
-from mmsem.semantics.engine import MAIN
-from mmsem.semantics.program import Outcome, errno_name
 from mmsem.semantics.replay import ReplayUnavailable
-from mmsem.semantics.replay.live import AGENT_SOURCE, Calibration, cache_dir, encode, parse_snapshot, signal_name
-from mmsem.semantics.runner import StepRecord, TraceResult
+from mmsem.semantics.replay.live import AGENT_SOURCE, Calibration, LiveKernel, cache_dir, parse_calibration
+from mmsem.semantics.runner import TraceResult
 from mmsem.semantics.state import Outside, System
 from mmsem.semantics.trace import Trace
 from mmsem.spec import default_spec
@@ -527,7 +525,8 @@ class VM:
     # -- the pipes ---------------------------------------------------------------------------
     def _read(self) -> None:
         for raw in self.proc.stdout:
-            self.lines.put(raw.decode(errors="replace").rstrip("\r\n"))
+            if raw.endswith(b"\n"):  # a line cut short by a dying VM is dropped
+                self.lines.put(raw.decode(errors="replace").rstrip("\r\n"))
         self.proc.wait()
         self.lines.put(None)
 
@@ -743,39 +742,41 @@ class QemuKernel:
         return cache_dir() / f"guest-calibration-{key}.json"
 
     def calibration(self) -> Calibration:
-        """The agent child's own mappings in the guest, measured once per image and guest (cached)."""
+        """The agent child's own mappings in the guest, measured once per image and guest.
+
+        The agent's answer is kept in the cache (it is the same on every boot: the agent
+        runs without address randomisation), so a single `mmsem run` boots only once.
+        """
         if self._calibration is None:
             path = self._calibration_file()
             try:
                 data = json.loads(path.read_text())
-                self._calibration = Calibration(Outside(data["vmas"], data["pages"], data["lockable"]),
-                                                data["max_map_count"])
+                lines, system_max = data["lines"], data["max_map_count"]
             except (OSError, ValueError, KeyError):
-                self._calibration = self._calibrate()
-                outside = self._calibration.outside
+                lines, system_max = self._calibrate()
                 tmp = path.with_suffix(f".tmp{os.getpid()}")
-                tmp.write_text(json.dumps({"vmas": outside.vmas, "pages": outside.pages,
-                                           "lockable": outside.lockable_pages,
-                                           "max_map_count": self._calibration.max_map_count}) + "\n")
+                tmp.write_text(json.dumps({"lines": lines, "max_map_count": system_max}) + "\n")
                 os.replace(tmp, path)
+            self._calibration = Calibration(parse_calibration(lines, self.spec), system_max)
         return self._calibration
 
-    def _calibrate(self) -> Calibration:
+    def _calibrate(self) -> tuple[list[str], int]:
         vm = self._take_vm()
         out = vm.run_group(0, vm.default_max_map_count, "C\nQ\n", 1)
-        answer = [line for line in out.lines if line.startswith("K ")]
-        if out.problem or not answer:
+        if out.problem or not any(line.startswith("K ") for line in out.lines):
             hint = vm.console_hint()
             vm.kill()
             raise ReplayUnavailable(f"calibrating the guest agent failed: {out.problem or 'no answer'}{hint}")
         self._give_back(vm)
-        vmas, pages, lockable = (int(x, 16) for x in answer[0].split()[1:4])
-        return Calibration(Outside(vmas, pages, lockable), vm.default_max_map_count)
+        return out.lines, vm.default_max_map_count
 
     def outside_for(self, trace: Trace) -> Outside:
-        """What the engine must assume about the process outside the arena (no fillers here)."""
+        """What the engine must assume about the process besides the trace's mappings.
+
+        As on the live kernel, less the filler mappings: the guest needs none.
+        """
         self.pin_profile(trace)
-        return self.calibration().outside
+        return dataclasses.replace(self.calibration().outside, vmas=0, pages=0, lockable_pages=0)
 
     def system_limit(self, trace: Trace) -> int:
         """vm.max_map_count in the guest while this trace runs: the trace's own limit.
@@ -816,97 +817,79 @@ class QemuKernel:
 
     def _run_part(self, traces: list[Trace], indexes: list[int], snap_all: bool) -> dict:
         """Run these traces (indexes into traces) on one VM, one group of knobs at a time."""
-        results = {i: TraceResult(traces[i], self.name) for i in indexes}
+        results: dict = {}
         groups: dict[tuple, list[int]] = {}
         for i in indexes:
             groups.setdefault((traces[i].config.hugetlb_pages, self.system_limit(traces[i])), []).append(i)
         vm = None
         try:
-            for (pool, limit), members in sorted(groups.items()):
+            for knobs, members in sorted(groups.items()):
                 vm = vm if vm is not None and not vm.dead else self._take_vm()
-                text = self._encode(traces, members, snap_all)
-                out = vm.run_group(pool, limit, text, len(members))
-                if out.problem is None:
-                    self._collect(traces, members, out, results, (pool, limit))
+                transport = _Transport(self, vm, knobs)
+                batch = LiveKernel._run_batch(transport, [traces[i] for i in members], snap_all)
+                if transport.out.problem is None:
+                    results.update(zip(members, transport.checked(batch)))
                     continue
                 # The VM stopped somewhere in the group: run it again, streamed, to find where.
                 vm = None
-                self._run_streamed(traces, members, snap_all, results, (pool, limit))
+                results.update(self._run_streamed(traces, members, snap_all, knobs))
         finally:
             if vm is not None:
                 self._give_back(vm)
         return results
 
-    def _run_streamed(self, traces, members, snap_all: bool, results: dict, knobs: tuple) -> None:
-        """Run a group with streamed output; a trace that stops the VM fails, the rest go on."""
+    def _run_streamed(self, traces, members: list[int], snap_all: bool, knobs: tuple) -> dict:
+        """Run a group with streamed output; a trace that stops the VM fails, the ones after it go on."""
+        results: dict = {}
         pending = list(members)
         while pending:
-            for i in pending:
-                results[i] = TraceResult(traces[i], self.name)
             vm = self._take_vm()
-            out = vm.run_group(knobs[0], knobs[1], self._encode(traces, pending, snap_all), len(pending), stream=True)
-            done = self._collect(traces, pending, out, results, knobs)
+            transport = _Transport(self, vm, knobs, stream=True)
+            batch = LiveKernel._run_batch(transport, [traces[i] for i in pending], snap_all)
+            out = transport.out
             if out.problem is None:
                 self._give_back(vm)
-                return
-            hint = vm.console_hint()
-            rest = [i for i in pending if i not in done]
-            if not rest:
-                return
-            culprit = rest[0]
-            results[culprit].failure = results[culprit].failure or f"{out.problem}{hint}"
-            pending = rest[1:]
-
-    def _encode(self, traces, members, snap_all: bool) -> str:
-        return "".join(encode(self.spec, traces[i], i, 0, self.timeout, snap_all) for i in members) + "Q\n"
-
-    def _collect(self, traces, members, out: GroupOutput, results: dict, wanted: tuple) -> set:
-        """Fill results from a group's output; returns the traces that finished."""
-        done = parse_output(self.spec, traces, out.lines, results)
-        if out.knobs is not None and out.knobs != wanted:
-            problem = (f"the guest could not set its knobs: huge page pool {out.knobs[0]} (wanted {wanted[0]}), "
-                       f"max_map_count {out.knobs[1]} (wanted {wanted[1]})")
-            for i in members:
-                results[i].failure = results[i].failure or problem
-        if out.problem is None:
-            for i in members:
-                if i not in done and results[i].failure is None:
-                    results[i].failure = "the agent stopped before this trace"
-        return done
+                results.update(zip(pending, transport.checked(batch)))
+                return results
+            done = {int(line.split()[1], 16) for line in out.lines if line.startswith("D ")}
+            finished = [k for k in range(len(pending)) if k in done]
+            results.update((pending[k], batch[k]) for k in finished)
+            rest = [k for k in range(len(pending)) if k not in done]
+            if rest:
+                culprit = batch[rest[0]]
+                culprit.failure = f"{out.problem}{vm.console_hint()}"
+                results[pending[rest[0]]] = culprit
+            pending = [pending[k] for k in rest[1:]]
+        return results
 
 
-def parse_output(spec: Spec, traces: list[Trace], lines: list[str], results: dict) -> set:
-    """Fill results (by trace index) from agent output lines; returns the indexes that finished ('D')."""
-    done: set = set()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        kind, rest = line[:1], line[2:].split()
-        try:
-            if kind == "R":
-                ident, index, ret, err, sig = (int(rest[0], 16), int(rest[1], 16), int(rest[2]),
-                                               int(rest[3], 16), int(rest[4], 16))
-                step = traces[ident].steps[index]
-                if sig:
-                    outcome = Outcome(signal=signal_name(sig))
-                elif err:
-                    outcome = Outcome(errno=errno_name(err, spec))
-                else:
-                    outcome = Outcome(ret=ret)
-                results[ident].steps.append(StepRecord(step, outcome))
-            elif kind == "O":
-                ident, tag = int(rest[0], 16), rest[1]
-                obs, i = parse_snapshot(lines, i)
-                if tag == "final":
-                    results[ident].final = {MAIN: obs}
-                else:
-                    results[ident].steps[int(tag, 16)].state = obs
-                continue
-            elif kind == "X":
-                results[int(rest[0], 16)].failure = " ".join(rest[1:])
-            elif kind == "D":
-                done.add(int(rest[0], 16))
-        except (ValueError, IndexError, KeyError):
-            pass  # a line cut short where a VM stopped: its trace is unfinished
-        i += 1
-    return done
+class _Transport:
+    """Stands in for a LiveKernel in LiveKernel._run_batch, with a VM instead of a local agent.
+
+    So both backends encode traces and decode the agent's output with the same code; only
+    the way the agent input travels (and the knobs, set in the guest) differ.
+    """
+
+    def __init__(self, kernel: QemuKernel, vm: VM, knobs: tuple, stream: bool = False):
+        self.spec, self.timeout, self.name = kernel.spec, kernel.timeout, kernel.name
+        self.vm, self.knobs, self.stream = vm, knobs, stream
+        self.out: GroupOutput | None = None
+
+    @staticmethod
+    def filler_count(trace: Trace) -> int:
+        return 0  # the guest sets vm.max_map_count itself
+
+    def _talk(self, text: str, timeout: float) -> tuple[list[str], str | None]:
+        count = text.count("\nT ") + text.startswith("T ")
+        self.out = self.vm.run_group(self.knobs[0], self.knobs[1], text, count, self.stream)
+        return self.out.lines, self.out.problem
+
+    def checked(self, batch: list[TraceResult]) -> list[TraceResult]:
+        """The results, failed if the guest could not set the group's knobs."""
+        got = self.out.knobs
+        if got is not None and got != tuple(self.knobs):
+            problem = (f"the guest could not set its knobs: huge page pool {got[0]} (wanted {self.knobs[0]}), "
+                       f"max_map_count {got[1]} (wanted {self.knobs[1]})")
+            for result in batch:
+                result.failure = result.failure or problem
+        return batch

@@ -1,0 +1,55 @@
+"""``.. mm:autoerrnos::``: every errno a modelled call can fail with, declared once.
+
+Each errno gets its generic meaning (spec/errnos.yaml) and links to the calls that
+return it; which errors a call has, and when, is on the call's own page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from docutils import nodes
+from sphinx import addnodes
+from sphinx.util.docutils import SphinxDirective
+
+from mmsem.spec import default_spec
+from mmsem.sphinx_ext import specquery
+from mmsem.sphinx_ext.blocks import para, sentence
+from mmsem.sphinx_ext.objects import declare, index_entry, xref
+
+
+class AutoErrnosDirective(SphinxDirective):
+    """Declare every errno a modelled call can fail with."""
+
+    def run(self) -> list[nodes.Node]:
+        spec = default_spec()
+        users: dict[str, list[str]] = {}
+        for name in sorted(spec.syscalls):
+            entry = spec.syscalls[name]
+            self.env.note_dependency(entry.origin.path)
+            codes = specquery.errnos_of(spec, entry) + (["ENOSYS"] if entry.since else [])
+            for code in codes:
+                users.setdefault(code, []).append(name)
+        self.env.note_dependency(str(Path(spec.directory) / "errnos.yaml"))
+        out: list[nodes.Node] = []
+        for code in sorted(users):
+            desc = addnodes.desc(domain="mm", objtype="errno", desctype="errno", classes=["mm", "errno"])
+            sig = addnodes.desc_signature("", "")
+            sig += addnodes.desc_name(code, code)
+            if code in spec.constants:
+                value = f" ({spec.constants[code]})"
+                sig += addnodes.desc_annotation(value, value)
+            desc += sig
+            meaning = spec.errnos.get(code, "")
+            node_id = declare(self.env, self.state.document, "errno", code, sig, self.lineno, meaning)
+            out.append(index_entry("errno", code, node_id))
+            content = addnodes.desc_content()
+            if meaning:
+                content += para(sentence(meaning))
+            refs: list = ["Returned by "]
+            for i, name in enumerate(users[code]):
+                refs += ([", "] if i else []) + [xref("syscall", name)]
+            content += para(*refs, ".")
+            desc += content
+            out.append(desc)
+        return out
