@@ -25,6 +25,9 @@ html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
 # pinning it keeps the pages the same whatever kernel builds them.
 mm_default_kernel = "6.18"
 mm_examples_dir = "../examples"
+# One reference page per call of the spec, generated into reference/calls/.
+mm_reference_dir = "reference/calls"
+mm_reference_verify = "live"
 # Every call, flag and errno of the spec must be described somewhere on this site.
 mm_check_coverage = True
 # Where kernel replay is required (CI), a scenario that asks to be verified and cannot

@@ -1,9 +1,9 @@
 """All effect primitives, registered: import PRIMITIVES from here."""
 
-from mmsem.semantics import advice, primitives
+from mmsem.semantics import advice, primitives, remap
 from mmsem.semantics.registry import PRIMITIVES
 
 #: The modules whose import registers primitives.
-MODULES = (primitives, advice)
+MODULES = (primitives, advice, remap)
 
 __all__ = ["MODULES", "PRIMITIVES"]

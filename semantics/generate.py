@@ -22,13 +22,15 @@ PAGE = 4096
 MASK64 = (1 << 64) - 1
 #: Relative frequency of each step, by name; calls not listed get DEFAULT_WEIGHT.
 STEP_WEIGHTS = {"mmap": 5, "touch": 4, "mlock": 3, "mlock2": 3, "munlock": 3, "munmap": 3, "madvise": 4,
+                "mremap": 3,
                 "mlockall": 2, "munlockall": 1}
 DEFAULT_WEIGHT = 2
 #: Chance that a flag bit is set, by flag; others get FLAG_CHANCE.
 FLAG_CHANCES = {"MAP_ANONYMOUS": 0.7, "MAP_FIXED": 0.15, "MAP_FIXED_NOREPLACE": 0.05,
                 "MAP_LOCKED": 0.25, "MAP_POPULATE": 0.25, "MLOCK_ONFAULT": 0.5, "MCL_CURRENT": 0.6,
                 "MCL_FUTURE": 0.4, "MCL_ONFAULT": 0.4, "PROT_READ": 0.85, "PROT_WRITE": 0.7,
-                "PROT_EXEC": 0.1, "MAP_HUGETLB": 0.03, "MAP_GROWSDOWN": 0.04, "MAP_32BIT": 0.02}
+                "PROT_EXEC": 0.1, "MAP_HUGETLB": 0.03, "MAP_GROWSDOWN": 0.04, "MAP_32BIT": 0.02,
+                "MREMAP_MAYMOVE": 0.6, "MREMAP_FIXED": 0.2, "MREMAP_DONTUNMAP": 0.2}
 FLAG_CHANCE = 0.07
 #: Chance of a field value (mapping type) outside the known ones.
 ODD_FIELD_CHANCE = 0.04

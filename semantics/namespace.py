@@ -214,6 +214,20 @@ def vma_prot(ctx, addr):
 
 
 @function()
+def vma_flags(ctx, addr):
+    """VM_ flags of the mapping containing addr (0 if none)."""
+    vma = ctx.mm.find(addr)
+    return vma.flags if vma is not None else 0
+
+
+@function()
+def vma_anonymous(ctx, addr):
+    """The mapping containing addr is private anonymous memory (vma_is_anonymous)."""
+    vma = ctx.mm.find(addr)
+    return vma is not None and vma.obj is None
+
+
+@function()
 def beyond_eof(ctx, addr):
     """The page at addr maps a file page at or past the end of the file."""
     vma = ctx.mm.find(addr)

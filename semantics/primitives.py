@@ -19,12 +19,10 @@ from mmsem.semantics.state import (
     VM_DROPPABLE,
     VM_GROWSDOWN,
     VM_HUGETLB,
-    VM_IO,
     VM_LOCKED,
     VM_LOCKED_MASK,
     VM_LOCKONFAULT,
     VM_NORESERVE,
-    VM_PFNMAP,
     VM_SHARED,
     VM_SPECIAL,
     VM_WRITE,
@@ -69,20 +67,7 @@ def lock_range(ctx, start, end, lock_flags):
 def _populate(ctx, start, end, ignore_errors):
     if "populate" not in ctx.traits:
         return None  # without an MMU, mm_populate does nothing
-    mm, system = ctx.mm, ctx.system
-    nstart = start
-    while nstart < end:
-        i = mm.first_from(nstart)
-        if i >= len(mm.vmas) or mm.vmas[i].start >= end:
-            break
-        vma = mm.vmas[i]
-        nend = min(end, vma.end)
-        if not vma.flags & (VM_IO | VM_PFNMAP):
-            err = vma_ops.populate_vma(system, mm, vma, max(nstart, vma.start), nend)
-            if err and not ignore_errors:
-                return err
-        nstart = nend
-    return None
+    return vma_ops.populate_range(ctx.system, ctx.mm, start, end, ignore_errors)
 
 
 @primitive("EFAULT", "ENOMEM")

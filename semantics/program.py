@@ -128,6 +128,8 @@ class Compiler:
                 ops.append(("let", bindings))
             elif step.op == "do":
                 ops.append(self.compile_do(step, names, when))
+                if step.bind:
+                    names.add(step.bind)
             elif step.op == "call":
                 ops.append(self.compile_call(step, names, when))
             else:
@@ -154,7 +156,7 @@ class Compiler:
                 alternatives.append(Outcome(errno=entry.errno))
             else:
                 errmap[entry.source_errno or entry.errno] = entry.errno
-        return ("do", prim, args, when, errmap, tuple(alternatives))
+        return ("do", prim, args, when, errmap, tuple(alternatives), step.bind)
 
     def compile_call(self, step: Step, names, when):
         target = self.spec.procedures.get(step.id)
@@ -179,15 +181,17 @@ def run(program: Program, env: dict, ctx: Context, procedures: dict) -> tuple[st
             for name, value in op[1]:
                 env[name] = value(env, ctx)
         elif kind == "do":
-            _, prim, args, when, errmap, alternatives = op
+            _, prim, args, when, errmap, alternatives, bind = op
             if when is not None and not when(env, ctx):
                 continue
             ctx.alternatives.extend(alternatives)
-            err = prim.impl(ctx, **{name: value(env, ctx) for name, value in args})
-            if err:
-                if err not in errmap:
-                    raise InternalError(f"{prim.name} reported {err}, which the spec does not declare")
-                return "fail", Outcome(errno=errmap[err])
+            result = prim.impl(ctx, **{name: value(env, ctx) for name, value in args})
+            if isinstance(result, str):
+                if result not in errmap:
+                    raise InternalError(f"{prim.name} reported {result}, which the spec does not declare")
+                return "fail", Outcome(errno=errmap[result])
+            if bind:
+                env[bind] = result
         elif kind == "call":
             _, name, args, when = op
             if when is not None and not when(env, ctx):

@@ -125,13 +125,16 @@ class Trace:
         """An address relative to the bound name whose mapping holds it (A+3p); `values`
         gives each name's address in the run."""
         best, best_addr = None, None
-        for binding in self.bindings.values():
-            base = values.get(binding.name)
-            if base is None:
-                continue
-            extent = layout.slots_for(binding.size or 0) * layout.SLOT_SIZE
-            if base <= addr < base + extent and (best_addr is None or base > best_addr):
-                best, best_addr = binding, base
+        for exact in (True, False):  # inside a bound mapping first, else in its arena slot
+            for binding in self.bindings.values():
+                base = values.get(binding.name)
+                if base is None:
+                    continue
+                extent = (binding.size or 0) if exact else layout.slots_for(binding.size or 0) * layout.SLOT_SIZE
+                if base <= addr < base + extent and (best_addr is None or base > best_addr):
+                    best, best_addr = binding, base
+            if best is not None:
+                break
         if best is None:
             return hex(addr)
         offset = addr - best_addr

@@ -21,6 +21,8 @@ from mmsem.semantics.state import (
     VM_ACCESS,
     VM_DROPPABLE,
     VM_HUGETLB,
+    VM_IO,
+    VM_PFNMAP,
     VM_LOCKED,
     VM_LOCKONFAULT,
     VM_ACCOUNT,
@@ -215,7 +217,7 @@ def _free(mm: Mm, start: int, end: int) -> bool:
     return True
 
 
-def unmapped_area(mm: Mm, length: int, hint: int, pgoff: int, thp_file) -> int | None:
+def unmapped_area(mm: Mm, length: int, hint: int, pgoff: int, thp_file, align: int | None = None) -> int | None:
     """get_unmapped_area of the legacy (bottom-up) layout: the hint if that range is free,
     else the lowest free range from mm->mmap_base up (generic_get_unmapped_area). Anonymous
     private lengths that are whole huge pages are aligned like their offset modulo 2 MiB
@@ -225,6 +227,9 @@ def unmapped_area(mm: Mm, length: int, hint: int, pgoff: int, thp_file) -> int |
         hint = (hint + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
         if top - length >= hint and hint >= MMAP_MIN_ADDR and _free(mm, hint, hint + length):
             return hint
+    if align:  # hugetlb: huge page aligned
+        padded = _first_fit(mm, length + align, top)
+        return None if padded is None else (padded + align - 1) & ~(align - 1)
     if thp_file is False and length % HPAGE_SIZE == 0 and not hint:
         padded = _first_fit(mm, length + HPAGE_SIZE, top)
         if padded is not None:
@@ -511,6 +516,24 @@ def populate_vma(system: System, mm: Mm, vma: Vma, start: int, end: int) -> str 
             return "EFAULT"
         fault_page(system, mm, vma, addr, write)
         addr += step
+    return None
+
+
+def populate_range(system: System, mm: Mm, start: int, end: int, ignore_errors: bool) -> str | None:
+    """__mm_populate: fault in [start, end) mapping by mapping, skipping holes and
+    I/O mappings; the first failure stops the walk unless errors are ignored."""
+    nstart = start
+    while nstart < end:
+        i = mm.first_from(nstart)
+        if i >= len(mm.vmas) or mm.vmas[i].start >= end:
+            break
+        vma = mm.vmas[i]
+        nend = min(end, vma.end)
+        if not vma.flags & (VM_IO | VM_PFNMAP):
+            err = populate_vma(system, mm, vma, max(nstart, vma.start), nend)
+            if err and not ignore_errors:
+                return err
+        nstart = nend
     return None
 
 

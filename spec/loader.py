@@ -197,7 +197,7 @@ def _steps(located: Located, errnos: dict, signals: dict, errors: _Errors) -> tu
                                     entry.get("nondeterministic", ""), _origin(located, pointer + ("raises", j))))
             steps.append(Step(op, origin, pointer, id=item[op], when=item.get("when"),
                               args=tuple(item.get("args", {}).items()), raises=tuple(raises),
-                              cite=item.get("cite", ""), positions=positions))
+                              cite=item.get("cite", ""), positions=positions, bind=item.get("bind")))
         else:
             steps.append(Step("return", origin, pointer, when=item.get("when"), value=item["return"],
                               positions=positions))

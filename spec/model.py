@@ -116,7 +116,7 @@ class Step:
     args: tuple[tuple[str, Any], ...] = ()  # do/call
     raises: tuple[Raise, ...] = ()
     value: Any = None  # return expression
-    #: Where each expression of the step starts: "when", "return", "let NAME", "argument NAME".
+    bind: str | None = None  # do: the name the primitive's result gets    #: Where each expression of the step starts: "when", "return", "let NAME", "argument NAME".
     positions: dict = field(default_factory=dict, compare=False, hash=False)
 
 

@@ -14,13 +14,15 @@ objects, their roles, and the flag and errno indices; ``mm:autosyscall`` and
 ``mm_verify_required``  a ``:verify:`` scenario that cannot be verified is a warning
                         (default False: it is noted in the log and on the page)
 ``mm_check_coverage``   warn about spec calls, flags and errnos no page describes
+``mm_reference_dir``    generate a page per call of the spec in this directory of the
+                        sources (pages.py); ``mm_reference_verify`` is their ``:verify:``
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mmsem.sphinx_ext import coverage, objects, scenario
+from mmsem.sphinx_ext import coverage, objects, pages, scenario
 from mmsem.sphinx_ext.domain import MmDomain
 from mmsem.sphinx_ext.errnos import AutoErrnosDirective
 from mmsem.sphinx_ext.reference import AutoSyscallDirective
@@ -38,12 +40,15 @@ def setup(app):
     app.add_config_value("mm_scenario_cache", True, "env", types=[bool])
     app.add_config_value("mm_verify_required", False, "env", types=[bool])
     app.add_config_value("mm_check_coverage", False, "env", types=[bool])
+    app.add_config_value("mm_reference_dir", "", "env", types=[str])
+    app.add_config_value("mm_reference_verify", "", "env", types=[str])
     app.add_domain(MmDomain)
     app.add_directive_to_domain("mm", "autosyscall", AutoSyscallDirective)
     app.add_directive_to_domain("mm", "autoerrnos", AutoErrnosDirective)
     app.add_directive_to_domain("mm", "scenario", scenario.ScenarioDirective)
     app.add_node(scenario.scenario)
     app.connect("config-inited", _add_static)
+    app.connect("builder-inited", pages.generate_reference_pages)
     app.add_css_file("mmsem.css")
     app.connect("doctree-read", scenario.process_scenarios)
     app.connect("env-before-read-docs", scenario.reset_runs)

@@ -168,21 +168,43 @@ def live_kernel():
         return None, str(exc)
 
 
-def on_live_kernel(trace: Trace) -> dict:
+def on_live_kernel(traces: list[Trace]) -> list[dict]:
+    """Each trace on the running kernel, compared with the engine. The replayable ones go
+    in one batch: one agent, and one turn of the lock that serialises kernel knobs
+    across mmsem processes (a busy machine can make each turn slow)."""
     from mmsem.semantics.replay import ReplayUnavailable
 
     kernel, problem = live_kernel()
     if kernel is None:
-        return {"status": "unavailable", "reason": problem}
-    wanted = trace.config.profile_name
-    if kernel.profile_name != wanted:
-        return {"status": "other-kernel",
-                "reason": f"the scenario describes Linux {wanted}, this machine runs {kernel.release}"}
+        return [{"status": "unavailable", "reason": problem} for _ in traces]
+    out: list[dict | None] = [None] * len(traces)
+    batch = []
+    for i, trace in enumerate(traces):
+        wanted = trace.config.profile_name
+        if kernel.profile_name != wanted:
+            out[i] = {"status": "other-kernel",
+                      "reason": f"the scenario describes Linux {wanted}, this machine runs {kernel.release}"}
+        else:
+            batch.append(i)
     try:
-        engine_side = run_engine(observing(trace), outside=kernel.outside_for(trace))
-        kernel_side = kernel.run([trace], snap_all=True)[0]
-    except ReplayUnavailable as exc:
-        return {"status": "unreplayable", "reason": str(exc)}
+        results = kernel.run([traces[i] for i in batch], snap_all=True) if batch else []
+    except ReplayUnavailable:  # some trace cannot be replayed: find out which, one by one
+        results = []
+        for i in batch:
+            try:
+                results.append(kernel.run([traces[i]], snap_all=True)[0])
+            except ReplayUnavailable as exc:
+                results.append(str(exc))
+    for i, kernel_side in zip(batch, results):
+        if isinstance(kernel_side, str):
+            out[i] = {"status": "unreplayable", "reason": kernel_side}
+        else:
+            engine_side = run_engine(observing(traces[i]), outside=kernel.outside_for(traces[i]))
+            out[i] = verdict(traces[i], engine_side, kernel_side, kernel)
+    return out
+
+
+def verdict(trace: Trace, engine_side: TraceResult, kernel_side: TraceResult, kernel) -> dict:
     comparison = compare(engine_side, kernel_side)
     problems = mismatches(kernel_side)
     divergences = []

@@ -44,6 +44,8 @@ def declare(env, document, objtype: str, name: str, node: nodes.Element, line: i
             summary: str = "") -> str:
     """Make `node` the target of object `name` and record it in the domain; returns the anchor."""
     node_id = node_id_for(objtype, name)
+    if node_id in document.ids:  # a second description in this document: the domain warns about it
+        node_id = f"{node_id}-{env.new_serialno(node_id)}"
     node["ids"].append(node_id)
     document.note_explicit_target(node)
     env.get_domain("mm").note_object(objtype, name, node_id, line, summary)

@@ -195,15 +195,8 @@ class SyscallPage:
         if flag.skip_when is not None:
             out += self.condition("Mappings are left unchanged when ", flag.skip_when)
         for reject in flag.rejects:
-            parts = self.condition("", reject.when, "")
-            parts[0].insert(0, nodes.Text(" if "))
-            parts[0].insert(0, xref("errno", reject.errno))
-            parts[0].insert(0, nodes.Text("Fails with "))
-            parts[-1 if isinstance(parts[-1], nodes.paragraph) else 0] += nodes.Text(
-                f": {reject.text}." if not isinstance(parts[-1], nodes.bullet_list) else "")
-            if isinstance(parts[-1], nodes.bullet_list):
-                parts.append(para(self.sentence(reject.text)))
-            out += parts
+            out += self.condition(["Fails with ", xref("errno", reject.errno), " if "], reject.when, "",
+                                  f": {reject.text}.")
         return out
 
     # -- behaviour -----------------------------------------------------------------------------
@@ -214,13 +207,16 @@ class SyscallPage:
         sec += para(self.sentence(self.entry.returns))
         return sec
 
-    def condition(self, prefix: str, source, suffix: str = ".") -> list[nodes.Node]:
-        """A paragraph "prefix <condition>suffix", or "prefix all of these hold:" and a list."""
-        tokens = conditions.describe(source, self.vocabulary)
-        parts = conditions.to_nodes(tokens)
+    def condition(self, prefix, source, suffix: str = ".", after: str = "") -> list[nodes.Node]:
+        """A paragraph "prefix <condition>suffix after", or "prefix all of these hold:", a list
+        and a paragraph "after". `prefix` is text or a list of nodes and text."""
+        parts = conditions.to_nodes(conditions.describe(source, self.vocabulary))
         inline = [p for p in parts if not isinstance(p, nodes.bullet_list)]
         blocks = [p for p in parts if isinstance(p, nodes.bullet_list)]
-        return [para(prefix, *inline, "" if blocks else suffix), *blocks]
+        prefix = prefix if isinstance(prefix, list) else [prefix]
+        if not blocks:
+            return [para(*prefix, *inline, suffix + after)]
+        return [para(*prefix, *inline), *blocks] + ([para(self.sentence(after.lstrip(": ")))] if after else [])
 
     def errors(self) -> nodes.section | None:
         cases = specquery.error_cases(self.spec, self.entry)
@@ -247,9 +243,7 @@ class SyscallPage:
         step = case.placed.step
         item = nodes.list_item()
         if case.check:
-            head = self.condition("", step.when)
-            head[0].insert(0, nodes.Text(": if "))
-            head[0].insert(0, code)
+            head = self.condition([code, ": if "], step.when)
         else:
             head = [para(code, ": while the effect ", nodes.literal(step.id, step.id), " runs.")]
             if step.when is not None:

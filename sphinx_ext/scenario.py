@@ -142,38 +142,51 @@ class Runner:
         self.cache.put(key, result)
         return result, key, "run"
 
-    def live(self, node: scenario, engine_key: str, default_kernel: str | None) -> tuple[dict, str]:
+    def live(self, found: list[scenario], engine: list[tuple], default_kernel: str | None) -> list[tuple]:
+        """(verdict or None, "run" | "cache" | None) per scenario; those not cached run in one batch."""
+        out: list[tuple] = [(None, None)] * len(found)
         release = os.uname().release
-        key = cache.key("live", engine_key, release)
-        stored = self.cache.get(key)
-        if stored is not None:
-            return stored, "cache"
-        trace = execute.load(node["text"], node["trace_source"], default_kernel)
-        result = execute.on_live_kernel(trace)
-        if result["status"] in ("verified", "disagrees"):
-            self.cache.put(key, result)
-        return result, "run"
+        pending = []  # (index, trace, cache key)
+        for i, (node, (result, key, _)) in enumerate(zip(found, engine)):
+            if result is None or not node["verify"]:
+                continue
+            live_key = cache.key("live", key, release)
+            stored = self.cache.get(live_key)
+            if stored is not None:
+                out[i] = (stored, "cache")
+            else:
+                pending.append((i, execute.load(node["text"], node["trace_source"], default_kernel), live_key))
+        verdicts = execute.on_live_kernel([trace for _, trace, _ in pending]) if pending else []
+        for (i, _, live_key), verdict in zip(pending, verdicts):
+            if verdict["status"] in ("verified", "disagrees"):  # what this kernel says stays true
+                self.cache.put(live_key, verdict)
+            out[i] = (verdict, "run")
+        return out
 
-    def process(self, node: scenario) -> dict:
+    def run(self, found: list[scenario]) -> list[dict]:
+        """Run and render the scenarios of a document; one record per scenario for the build log."""
         default_kernel = self.config.mm_default_kernel or None
-        result, key, engine_source = self.engine(node, default_kernel)
-        record = {"engine": engine_source, "live": None}
+        engine = [self.engine(node, default_kernel) for node in found]
+        live = self.live(found, engine, default_kernel)
+        for node, (result, key, _), (verdict, _) in zip(found, engine, live):
+            self.finish(node, result, key, verdict)
+        return [{"engine": e[2], "live": v[1]} for e, v in zip(engine, live)]
+
+    def finish(self, node: scenario, result: dict | None, key: str, live: dict | None) -> None:
+        """Report what did not hold, and put the rendering in the placeholder's place."""
         if result is None:
             node.replace_self(nodes.paragraph("", "This scenario has an error in its trace; see the build log.",
                                               classes=["mm-scenario-error"]))
-            return record
+            return
         name = node["title"] or result["name"]
         for line, message in result["mismatches"]:
             self.warn(node, line, "scenario %s: expectation not met: %s", name, message)
-        live = None
-        if node["verify"]:
-            live, record["live"] = self.live(node, key, default_kernel)
+        if live is not None:
             self.report_live(node, name, live)
         uid = f"mm-{key[:8]}-{node['serial']}"
         trace_text = node["text"] if node["show_trace"] else None
         where = partial(self.short_location, node)
         node.replace_self(view.render(result, live, uid, node["title"], trace_text, where))
-        return record
 
     def report_live(self, node: scenario, name: str, live: dict) -> None:
         status = live["status"]
@@ -201,8 +214,7 @@ def process_scenarios(app, doctree: nodes.document) -> None:
     found = list(doctree.findall(scenario))
     if not found:
         return
-    runner = Runner(app)
-    records = [runner.process(node) for node in found]
+    records = Runner(app).run(found)
     runs = getattr(app.env, "mm_scenario_runs", {})
     runs[app.env.docname] = records
     app.env.mm_scenario_runs = runs

@@ -94,7 +94,7 @@ def test_site_builds_clean_with_warnings_as_errors(site):
     assert site.stderr == ""
     assert "build succeeded." in site.stdout
     pages = {p.relative_to(site.html).as_posix() for p in site.html.rglob("*.html")}
-    expected = {f"reference/{name}.html" for name in default_spec().syscalls}
+    expected = {f"reference/calls/{name}.html" for name in default_spec().syscalls}
     expected |= {"index.html", "getting-started.html", "cli.html", "architecture.html", "extension.html",
                  "guides/map-locked-vs-mlock.html", "guides/lock-on-fault.html", "guides/mlockall-future.html",
                  "reference/errors.html", "mm-flagindex.html", "mm-errnoindex.html"}
@@ -159,38 +159,47 @@ def index_entries(path: Path) -> dict[str, list[tuple[str, str]]]:
 
 def test_flag_index_lists_each_flag_with_the_calls_that_take_it(site):
     entries = index_entries(site.html / "mm-flagindex.html")
-    assert entries["MLOCK_ONFAULT"] == [("mlock2", "reference/mlock2.html#mlock2-flags")]
-    assert entries["#", "MLOCK_ONFAULT"] == "reference/mlock2.html#flag-mlock-onfault"
-    assert entries["MCL_FUTURE"] == [("mlockall", "reference/mlockall.html#mlockall-flags")]
+    assert entries["MLOCK_ONFAULT"] == [("mlock2", "reference/calls/mlock2.html#mlock2-flags")]
+    assert entries["#", "MLOCK_ONFAULT"] == "reference/calls/mlock2.html#flag-mlock-onfault"
+    assert entries["MCL_FUTURE"] == [("mlockall", "reference/calls/mlockall.html#mlockall-flags")]
     assert [name for name, _ in entries["PROT_READ"]] == ["mmap", "mprotect"]
-    assert entries["#", "PROT_READ"] == "reference/mmap.html#flag-prot-read"
-    assert entries["#", "MAP_LOCKED"] == "reference/mmap.html#flag-map-locked"
+    assert entries["#", "PROT_READ"] == "reference/calls/mmap.html#flag-prot-read"
+    assert entries["#", "MAP_LOCKED"] == "reference/calls/mmap.html#flag-map-locked"
     spec = default_spec()
     flags = {flag.name for flagset in spec.flagsets.values() for flag in flagset.flags}
     assert {key for key in entries if isinstance(key, str)} == flags
 
 
 def test_errno_index_lists_each_errno_with_the_calls_that_return_it(site):
+    from mmsem.sphinx_ext.specquery import errnos_of
+
     entries = index_entries(site.html / "mm-errnoindex.html")
-    assert entries["ENOSYS"] == [("mlock2", "reference/mlock2.html#mlock2-errors")]
-    assert [name for name, _ in entries["EPERM"]] == ["mlock", "mlock2", "mlockall", "mmap", "mprotect"]
-    assert [name for name, _ in entries["EAGAIN"]] == ["madvise", "mlock", "mlock2", "mmap"]
+    assert ("mlock2", "reference/calls/mlock2.html#mlock2-errors") in entries["ENOSYS"]
+    assert {"mlock", "mlock2", "mlockall", "mmap"} <= {name for name, _ in entries["EPERM"]}
     assert entries["#", "ENOMEM"] == "reference/errors.html#errno-enomem"
-    assert {"mlock", "mlock2", "mmap", "munmap"} <= {name for name, _ in entries["ENOMEM"]}
+    # The index is the spec's error lists inverted: exactly the calls that can fail with each errno.
+    spec = default_spec()
+    expected: dict[str, list[str]] = {}
+    for name in sorted(spec.syscalls):
+        entry = spec.syscalls[name]
+        for code in errnos_of(spec, entry) + (["ENOSYS"] if entry.since else []):
+            expected.setdefault(code, []).append(name)
+    found = {key: [name for name, _ in value] for key, value in entries.items() if isinstance(key, str)}
+    assert found == expected
 
 
 def test_reference_pages_depend_on_their_spec_files(site):
     with open(site.doctrees / "environment.pickle", "rb") as f:
         env = pickle.load(f)
     spec_dir = Path(default_spec().directory)
-    deps = {Path(p) for p in env.dependencies["reference/mlock2"]}
+    deps = {Path(p) for p in env.dependencies["reference/calls/mlock2"]}
     assert {spec_dir / "syscalls" / "mlock2.yaml", spec_dir / "procedures" / "do_mlock.yaml",
             spec_dir / "procedures" / "apply_vma_lock_flags.yaml", spec_dir / "flags" / "mlock2.yaml"} <= deps
-    assert spec_dir / "syscalls" / "mmap.yaml" in {Path(p) for p in env.dependencies["reference/mmap"]}
+    assert spec_dir / "syscalls" / "mmap.yaml" in {Path(p) for p in env.dependencies["reference/calls/mmap"]}
 
 
 def test_conditions_are_put_into_words(site):
-    page = unescape(re.sub(r"<[^>]+>", "", (site.html / "reference" / "mlock2.html").read_text()))
+    page = unescape(re.sub(r"<[^>]+>", "", (site.html / "reference" / "calls" / "mlock2.html").read_text()))
     assert "EINVAL: if flags has a bit that is not a valid mlock2 flag." in page
     assert "EPERM: if the caller may not lock memory (it lacks CAP_IPC_LOCK and its RLIMIT_MEMLOCK is 0)." in page
     assert "locked_pages(start, len) if Linux 4.9 or later, else 0" in page
@@ -274,6 +283,15 @@ def test_duplicate_descriptions_warn_with_both_places(tmp_path):
     incremental = sphinx(source, tmp_path / "serial")
     assert "reading sources... [100%] p0" in incremental.stdout
     assert warnings(incremental) == expected
+
+
+def test_a_duplicate_in_one_document_warns_and_keeps_both_anchors(tmp_path):
+    source = write_project(tmp_path / "src", {"index": "T\n=\n\n.. mm:flag:: X\n\n.. mm:flag:: X\n"})
+    build = sphinx(source, tmp_path / "out")
+    assert warnings(build) == [f"{source / 'index.rst'}:6: WARNING: duplicate description of flag X, "
+                               f"also described at {source / 'index.rst'}:4 [mm.duplicate]"]
+    html = (build.html / "index.html").read_text()
+    assert 'id="flag-x"' in html and 'id="flag-x-0"' in html
 
 
 def test_roles_resolve_and_unknown_targets_warn(tmp_path):
@@ -378,7 +396,7 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-@pytest.mark.parametrize("page", ["reference/mlock2.html", "guides/map-locked-vs-mlock.html"])
+@pytest.mark.parametrize("page", ["reference/calls/mlock2.html", "guides/map-locked-vs-mlock.html"])
 def test_browser_renders_the_pictures(site, chromium, tmp_path, page):
     html = site.html / page
     text = html.read_text()
@@ -447,3 +465,16 @@ def test_pictures_are_sized_and_labelled():
     assert titles[:2] == ["A+0p: rw- private, locked, resident", "A+1p: rw- private, locked on fault, not resident"]
     # 40 cells wrap after 32: B takes two lines, A one; rows are 4 px apart, 2 px margin on top
     assert int(root.get("height")) == 2 + 3 * (svg.CELL + svg.GAP) + 2 * 4
+
+
+def test_reference_pages_are_generated_only_when_they_change(tmp_path):
+    from mmsem.sphinx_ext import pages
+
+    target = tmp_path / "calls"
+    assert pages.generate(target, ["mlock", "mmap"], "live") == ["mlock.rst", "mmap.rst"]
+    assert (target / "mlock.rst").read_text() == pages.HEADER + ".. mm:autosyscall:: mlock\n   :verify: live\n"
+    stamp = (target / "mmap.rst").stat().st_mtime_ns
+    (target / "notes.rst").write_text("Written by hand.\n")
+    assert pages.generate(target, ["mmap"], "live") == []  # mlock left the spec
+    assert sorted(p.name for p in target.iterdir()) == ["mmap.rst", "notes.rst"]
+    assert (target / "mmap.rst").stat().st_mtime_ns == stamp
