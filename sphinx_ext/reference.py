@@ -291,7 +291,8 @@ class SyscallPage:
             for i, (name, source) in enumerate(step.args):
                 args += ([nodes.Text(", ")] if i else []) + [nodes.literal(f"{name}=", f"{name}=")]
                 args += self.expression(source)
-            item += para(nodes.strong(step.id, step.id), "(", *args, ")")
+            bound = [nodes.literal(step.bind, step.bind), " ← "] if step.bind else []
+            item += para(*bound, nodes.strong(step.id, step.id), "(", *args, ")")
             primitive = PRIMITIVES.get(step.id)
             if primitive is not None and primitive.doc:
                 item += para(self.sentence(primitive.doc.split("\n\n")[0]))
