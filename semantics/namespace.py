@@ -9,6 +9,7 @@ the Sphinx reference lists them from here.
 from __future__ import annotations
 
 from mmsem.semantics import vma_ops
+from mmsem.semantics.layout import ARENA_END, SLOT_SIZE
 from mmsem.semantics.expr import MASK64, Function
 from mmsem.semantics.state import HPAGE_SIZE, PAGE_SHIFT, PAGE_SIZE, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_WRITE
 
@@ -310,10 +311,13 @@ def stack_flags(ctx, addr):
 
 @function()
 def unmapped_area(ctx, length):
-    """get_unmapped_area without MAP_FIXED: the trace arena's slot reserved for this step."""
+    """get_unmapped_area without MAP_FIXED: the trace arena's slot reserved for this step, or the
+    first free slot after it (the replay agent makes the same choice)."""
     slot = ctx.slot
     if slot is None:
         raise TraceError("the mapping does not fit in the trace arena")
-    if ctx.mm.intersecting(slot, slot + length):
-        raise TraceError(f"the arena slot at {slot:#x} reserved for this mapping is already in use")
+    while ctx.mm.intersecting(slot, slot + length):  # taken by an earlier fixed mapping: the next slot
+        slot += SLOT_SIZE
+        if slot + length > ARENA_END:
+            return ARENA_END
     return slot

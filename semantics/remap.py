@@ -17,6 +17,7 @@ from mmsem.semantics import vma_ops
 from mmsem.semantics.registry import primitive
 from mmsem.semantics.state import (
     HPAGE_SIZE,
+    MMAP_MIN_ADDR,
     PAGE_SHIFT,
     PAGE_SIZE,
     TASK_SIZE,
@@ -179,6 +180,8 @@ def _remap_to(ctx, req: Request):
         if mm.find(req.addr) is None:
             return "EFAULT"
     vma = mm.find(req.addr)
+    if req.flags & MREMAP_FIXED and req.new_addr < MMAP_MIN_ADDR and not ctx.proc.privileged:
+        return "EPERM"  # get_unmapped_area: below vm.mmap_min_addr without CAP_SYS_RAWIO
     target = _new_address(mm, vma, req)
     if target is None:
         return "ENOMEM"

