@@ -249,7 +249,7 @@ def test_deadline_kills_the_vm(vm_kernel, monkeypatch):
     # pause(2) (syscall 34) never returns; the agent's own alarm is 60 s, the deadline shorter.
     monkeypatch.setattr(qemu, "GROUP_SECONDS", 3)
     out = vm.run_group(0, 65530, "T 0 1 800000 0 0 0 1 3c\nS 22 0 0 0 0 0 0 0 0\nQ\n", 0)
-    assert out.problem == "the VM did not finish a group within 3 s"
+    assert out.problem == "the VM did not answer within 3 s"
     vm.proc.wait(timeout=10)
     assert vm.dead
 

@@ -46,7 +46,7 @@ def test_a_crashing_trace_is_an_outcome(live_kernel):
 
 def test_a_hanging_child_is_killed_and_reported(live_kernel):
     # The agent protocol runs any syscall number; pause(2) (34) never returns.
-    text = "T 0 1 800000 0 0 0 2 1\nS 22 0 0 0 0 0 0 0 0\nS 22 0 0 0 0 0 0 0 0\nQ\n"
+    text = "T 0 1 800000 0 0 0 2 1\nS 22 0 0 - 0 0 0 0 0 0\nS 22 0 0 - 0 0 0 0 0 0\nQ\n"
     started = time.monotonic()
     lines, problem = live_kernel._talk(text, 20)
     assert problem is None
@@ -55,7 +55,7 @@ def test_a_hanging_child_is_killed_and_reported(live_kernel):
 
 
 def test_agent_batch_timeout_kills_the_agent(live_kernel):
-    text = "T 0 1 800000 0 0 0 1 3c\nS 22 0 0 0 0 0 0 0 0\nQ\n"
+    text = "T 0 1 800000 0 0 0 1 3c\nS 22 0 0 - 0 0 0 0 0 0\nQ\n"
     lines, problem = live_kernel._talk(text, 1)
     assert problem == "agent timed out"
     assert agent_children(live_kernel.agent) == []

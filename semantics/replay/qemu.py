@@ -75,7 +75,7 @@ BOOT_SECONDS = 60.0
 GROUP_SECONDS = 30.0
 PER_TRACE_SECONDS = 1.0
 #: A guest that receives no command for this long powers off.
-IDLE_SECONDS = 120
+IDLE_SECONDS = 60
 #: The emulated CPU: qemu's "max" model less the features the live machine lacks and that
 #: change what traces see: protection keys (with PKU the kernel makes PROT_EXEC-only
 #: mappings execute-only, so reads fault and MAP_LOCKED populates nothing) and 5-level
@@ -482,8 +482,8 @@ _running_vms: "weakref.WeakSet[VM]" = weakref.WeakSet()
 
 @atexit.register
 def _stop_all_vms() -> None:
-    for vm in list(_running_vms):
-        vm.close(wait=2.0)
+    for vm in list(_running_vms):  # a guest keeps nothing worth a clean power-off
+        vm.kill("exit")
 
 
 class VM:
@@ -580,10 +580,16 @@ class VM:
                     raise VMStopped(self.dead) from None
 
     # -- use -------------------------------------------------------------------------------------
-    def run_group(self, pool: int, limit: int, text: str, count: int, stream: bool = False) -> GroupOutput:
-        """Run one agent input with these knobs; the output lines, up to where the VM stopped."""
+    def run_group(self, pool: int, limit: int, text: str, count: int, stream: bool = False,
+                  quiet: float = 0.0) -> GroupOutput:
+        """Run one agent input with these knobs; the output lines, up to where the VM stopped.
+
+        The whole group must finish within GROUP_SECONDS + PER_TRACE_SECONDS per trace. When
+        streamed, the output shows progress instead: then the VM may stay silent for GROUP_SECONDS
+        plus `quiet` (the agent's own per-trace timeout) between two lines.
+        """
         payload = gzip.compress(text.encode(), compresslevel=6)
-        seconds = GROUP_SECONDS + PER_TRACE_SECONDS * count
+        seconds = GROUP_SECONDS + (quiet if stream else PER_TRACE_SECONDS * count)
         lines: list = []
         knobs = None
         try:
@@ -591,6 +597,8 @@ class VM:
             deadline = time.monotonic() + seconds
             while True:
                 line = self._next_line(deadline, seconds)
+                if stream:
+                    deadline = time.monotonic() + seconds
                 if line.startswith("G ") and knobs is None:
                     got = line.split()
                     knobs = (int(got[1]), int(got[2]))
@@ -610,7 +618,7 @@ class VM:
         try:
             line = self.lines.get(timeout=max(remaining, 0.001))
         except queue.Empty:
-            self.kill(f"the VM did not finish a group within {seconds:.0f} s")
+            self.kill(f"the VM did not answer within {seconds:.0f} s")
             raise VMStopped(self.dead) from None
         if line is None:
             self.dead = self.dead or self._exit_reason()
@@ -784,7 +792,7 @@ class QemuKernel:
         The guest owns its knob, so instead of filler mappings under a lowered system limit
         (the live replay's way) the limit itself is set to the trace's value.
         """
-        return min(trace.config.max_map_count, self.calibration().max_map_count)
+        return trace.config.max_map_count
 
     # -- running ------------------------------------------------------------------------------------
     def run(self, traces: list[Trace], snap_all: bool = False, jobs: int = 1) -> list[TraceResult]:
@@ -881,7 +889,7 @@ class _Transport:
 
     def _talk(self, text: str, timeout: float) -> tuple[list[str], str | None]:
         count = text.count("\nT ") + text.startswith("T ")
-        self.out = self.vm.run_group(self.knobs[0], self.knobs[1], text, count, self.stream)
+        self.out = self.vm.run_group(self.knobs[0], self.knobs[1], text, count, self.stream, self.timeout)
         return self.out.lines, self.out.problem
 
     def checked(self, batch: list[TraceResult]) -> list[TraceResult]:
