@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  parser           {wall:.3f} s wall, {cpu:.3f} s CPU, {len(pages) / wall:,.0f} pages/s")
     print(f"  python start-up  {startup_seconds():.3f} s (interpreter and imports, once per lint run)")
     if not have_mandoc:
-        print(f"  mandoc           not installed: no ratio")
+        print("  mandoc           not installed: no ratio")
         return 0
     peer_wall = statistics.median(t[0] for t in peer)
     peer_cpu = statistics.median(t[1] for t in peer)

@@ -18,7 +18,8 @@ _piece_offset = itemgetter(0)
 
 @dataclass(frozen=True)
 class Origin:
-    """A source position; ``via`` names the file that included this one with .so, if any."""
+    """A source position; ``via`` is where this file was brought in from, if anywhere: the
+    ``.so`` request that included it, or (line 1, column 1 of) the symbolic link it was read through."""
 
     path: str
     line: int

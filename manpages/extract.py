@@ -9,7 +9,8 @@ The forms recognised are those of the man-pages project (see man-pages(7)):
   ``EINVAL (clone3() only)``); parenthesised prefixes at the start of the body are a
   scope when they list functions (``(mlock(), mlock2(), and munlock())``) and
   qualifiers otherwise (``(Linux 2.6.9 and later)``, ``(for MADV_COLLAPSE)``);
-- SYNOPSIS: C declarations in no-fill text, one statement ending in ``;`` each;
+- SYNOPSIS: C declarations ending in ``;``, one or more lines each, in no-fill text
+  (or, on a page that left no-fill mode too early, in filled text);
 - "(since Linux X.Y)" in a tag qualifies the names the tag line starts with; in running
   text it qualifies the flag or function named just before it on the same line, or,
   when it starts its line, the enclosing tagged paragraph's tag.
@@ -35,8 +36,9 @@ _GENERIC_NOUNS = frozenset("flag constant option operation value field argument 
                            "command request feature mode".split())
 _PROTO_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*\((?!\s*\*)")
 _SPACE_RE = re.compile(r"\s+")
-_FILLED_STATEMENT_RE = re.compile(r"\s*([^;]*;)")
 _C_DECLARATION_RE = re.compile(r"(?:[A-Za-z_]\w*[\s*]+)+[A-Za-z_]\w*\s*\(")  # type words, then name(
+#: Longest text taken for one C declaration; real prototypes are far shorter.
+MAX_STATEMENT = 2000
 _C_KEYWORDS = frozenset("if while for switch return sizeof typeof alignof _Alignof _Generic "
                         "__attribute__ __typeof__ defined".split())
 
@@ -44,11 +46,11 @@ _C_KEYWORDS = frozenset("if while for switch return sizeof typeof alignof _Align
 def complete(doc: Document, paragraphs: list) -> None:
     """Fill names, errors, prototypes and since-notes from the parsed paragraphs.
 
-    `paragraphs` holds (Paragraph, non-roman ranges of its tag, of its body, Section)
-    in page order: font tells a name ("the MAP_FOO flag") from a plain word.
+    `paragraphs` holds (Paragraph, ranges of its body set in bold or italic, Section)
+    in page order: the font tells a name ("the MAP_FOO flag") from a plain word.
     """
     doc.names = names(doc)
-    for paragraph, tag_named, body_named, section in paragraphs:
+    for paragraph, body_named, section in paragraphs:
         if section.name == "ERRORS" and paragraph.tag is not None:
             doc.errors.extend(error_entries(paragraph))
         if section.name == "SYNOPSIS" and paragraph.tag is None:
@@ -130,9 +132,13 @@ def prototypes(body: Span, literal: bool = True) -> list[Prototype]:
     """
     if not literal:
         out = []
-        for m in _FILLED_STATEMENT_RE.finditer(body.text):
-            if m.group(1).endswith(");") and _C_DECLARATION_RE.match(m.group(1)):
-                prototype = _prototype(m.group(1), body, m.start(1))
+        offset = 0
+        for piece in body.text.split(";")[:-1]:
+            statement = piece.lstrip()
+            start = offset + len(piece) - len(statement)
+            offset += len(piece) + 1
+            if statement.endswith(")") and len(statement) < MAX_STATEMENT and _C_DECLARATION_RE.match(statement):
+                prototype = _prototype(statement + ";", body, start)
                 if prototype is not None:
                     out.append(prototype)
         return out
@@ -193,7 +199,7 @@ def since_notes(paragraph, body_named: list) -> list[SinceNote]:
     """The "(since Linux X.Y)" notes of a paragraph, tag first, each with its subject."""
     out = []
     tag = paragraph.tag
-    if tag is not None:
+    if tag is not None and "ince Linux" in tag.text:
         for m in _SINCE_RE.finditer(tag.text):
             line_start = tag.text.rfind("\n", 0, m.start()) + 1
             origin = tag.origin_at(m.start())

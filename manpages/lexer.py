@@ -8,7 +8,7 @@ rather than a page's structure: strings (``.ds``/``.as``, ``\\*``), number regis
 (``.nr``, ``\\n``), conditionals (``.if``/``.ie``/``.el``, evaluated as nroff would),
 user macros (``.de``/``.am``, expanded with their arguments at the call's position),
 ``.ig`` and ``.do``. What remains — man(7) macros and text lines — is handed to
-the parser (:mod:`.roff`) by :meth:`Lexer.events`.
+the parser (:mod:`.roff`) by :meth:`Lexer.next_event`.
 
 Nothing here raises on odd input: problems are appended to a list as (Origin, message).
 
@@ -28,6 +28,10 @@ from .source import Source, SourceFile, load_text
 
 #: Deepest nesting of macro calls and string interpolation before we give up on a line.
 MAX_EXPANSION_DEPTH = 20
+#: Macro lines and string interpolations one page may expand in all: nesting alone does
+#: not stop a macro that calls itself twice (2**20 lines), this does. Real pages expand
+#: a few hundred at most.
+MAX_EXPANSIONS = 20_000
 
 #: Number registers a formatter defines; we answer as groff 1.23 in nroff mode would.
 BUILTIN_REGISTERS = {".g": 1, ".x": 1, ".y": 23, ".H": 24, ".V": 40, ".T": 0, ".A": 1, ".C": 0,
@@ -48,7 +52,7 @@ _WIDTH_RE = re.compile(r"\\w'[^']*'")
 _EXPR_TOKEN_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+|[-+*/%()]|<=|>=|==|<>|[<>=&:]|[a-zA-Z])")
 
 #: Requests of the roff language itself, handled here rather than by the man(7) parser.
-ROFF_REQUESTS = frozenset("ds ds1 as as1 rm nr rr de de1 am am1 ig if ie el do nop cc c2 ec eo dei ami".split())
+ROFF_REQUESTS = frozenset("ds ds1 as as1 rm nr rr de de1 am am1 ig if ie el do nop so cc c2 ec eo dei ami".split())
 
 
 class Token(NamedTuple):
@@ -184,7 +188,7 @@ def _brace_balance(text: str) -> int:
 
 
 class Lexer:
-    """Reads a :class:`Source` and yields man(7)-level events; see :meth:`events`."""
+    """Reads a :class:`Source` and hands man(7)-level lines to the parser; see :meth:`next_event`."""
 
     def __init__(self, source: Source, problems: list, comments: list):
         self.parts = source.parts
@@ -201,6 +205,8 @@ class Lexer:
         self.macros: dict[str, list[str]] = {}
         self.ie_stack: list[bool] = []
         self.prev_font = "R"
+        self.expansions = MAX_EXPANSIONS  # left for this page
+        self.too_deep: set[str] = set()  # macros and strings already reported as nested too deep
         self.known_macros: frozenset = frozenset()  # the parser's macros, for the condition "d name"
 
     # ----------------------------------------------------------------- reading lines
@@ -240,37 +246,34 @@ class Lexer:
     def problem(self, L: Logical, offset: int, message: str) -> None:
         self.problems.append((L.origin(offset), message))
 
-    def events(self):
-        """Yield (Logical, name, start, name_end, end) for each man(7)-level line.
+    def next_event(self) -> tuple | None:
+        """The next man(7)-level line as (Logical, name, start, name_end, end), or None at the end.
 
         `name` is the request or macro name, or None for a text line; the name is
         L.text[start:name_end] and the arguments lie in L.text[name_end:end] (`end`
-        stops before any comment). Comments are recorded on the way.
+        stops before any comment). Comments, roff requests, conditionals and macro
+        calls are dealt with on the way.
         """
         next_line = self.next_line
-        comments = self.comments
         while True:
             L = next_line()
             if L is None:
-                return
+                return None
             text = L.text
+            end = len(text)
             if "\\" in text and ('\\"' in text or "\\#" in text):
-                end = find_comment(text)
-                if end >= 0:
+                comment = find_comment(text)
+                if comment >= 0:
+                    end = comment
                     before = text[:end].strip(" \t")
                     if not L.depth:  # a macro's comments belong to its definition, not to each call
                         at = 0 if before in (".", "'") else end
-                        comments.append(Comment(text[end + 2:], L.origin(at)))
+                        self.comments.append(Comment(text[end + 2:], L.origin(at)))
                     if not before or before in (".", "'"):
                         continue  # a line that is only a comment produces nothing
-                else:
-                    end = len(text)
-            else:
-                end = len(text)
             first = text[:1]
             if first != "." and first != "'":
-                yield L, None, 0, 0, end
-                continue
+                return L, None, 0, 0, end
             m = _NAME_RE.match(text, 1, end)
             start, name_end = m.start(1), m.end(1)
             name = text[start:name_end]
@@ -285,11 +288,10 @@ class Lexer:
             elif name in ROFF_REQUESTS:
                 if name == "nop":
                     rest = name_end + 1 if text[name_end:name_end + 1] in (" ", "\t") else name_end
-                    yield L, None, rest, rest, end
-                else:
-                    self.roff_request(L, name, start, name_end, end)
+                    return L, None, rest, rest, end
+                self.roff_request(L, name, start, name_end, end)
             else:
-                yield L, name, start, name_end, end
+                return L, name, start, name_end, end
 
     # ------------------------------------------------------------ roff requests
 
@@ -338,6 +340,8 @@ class Lexer:
                 self.macros.setdefault(words[0], []).extend(body)
             else:
                 self.macros[words[0]] = body
+        elif name == "so":  # source.py follows .so lines; one met here came from a macro or conditional
+            self.problem(L, start, ".so inside a macro or conditional is not followed")
         else:  # cc c2 ec eo dei ami: they change how the rest of the page reads
             self.problem(L, start, f"unsupported request: .{name}")
 
@@ -356,9 +360,23 @@ class Lexer:
                     return body
             body.append(text)
 
+    def spend(self, L: Logical, offset: int, count: int) -> bool:
+        """Take `count` expansions from the page's allowance; False (noted once) when it is spent."""
+        if self.expansions >= count:
+            self.expansions -= count
+            return True
+        if self.expansions >= 0:
+            self.problem(L, offset, f"more than {MAX_EXPANSIONS} macro lines and strings expanded; no more are")
+            self.expansions = -1
+        return False
+
     def expand_macro(self, L: Logical, name: str, name_end: int, end: int) -> None:
         if L.depth >= MAX_EXPANSION_DEPTH:
-            self.problem(L, 0, f"macro nested too deep: .{name}")
+            if name not in self.too_deep:
+                self.too_deep.add(name)
+                self.problem(L, 0, f"macro nested too deep: .{name}")
+            return
+        if not self.spend(L, 0, len(self.macros[name]) or 1):
             return
         args = [L.text[a:b].replace('""', '"') if q else L.text[a:b]
                 for a, b, q in split_args(L.text, name_end, end)]
@@ -632,7 +650,11 @@ class Lexer:
         if not value:
             return
         if depth >= MAX_EXPANSION_DEPTH:
-            self.problems.append((L.origin(j), f"string nested too deep: {raw}"))
+            if name not in self.too_deep:
+                self.too_deep.add(name)
+                self.problems.append((L.origin(j), f"string nested too deep: {raw}"))
+            return
+        if not self.spend(L, j, 1):
             return
         inner = Logical(value, L.file, line, col, None, True)
         for tok in self.tokens(inner, 0, len(value), font, depth=depth + 1)[0]:

@@ -29,7 +29,9 @@ or inside ``.RS``) point to the item with ``Paragraph.item``.
 
 from __future__ import annotations
 
+import gc
 import os
+from contextlib import contextmanager
 
 from .document import Document, Paragraph, Section, Span, new_origin
 from .extract import complete
@@ -43,24 +45,20 @@ __all__ = ["Parser", "Token", "parse", "parse_text", "read_page", "tokenize"]
 class _Builder:
     """Accumulates the plain text of a span and its pieces, cheaply."""
 
-    __slots__ = ("parts", "pieces", "length", "named", "last_file", "last_line", "last_col")
+    __slots__ = ("parts", "pieces", "length", "named")
 
     def __init__(self):
         self.parts: list[str] = []
         self.pieces: list = []
         self.length = 0
         self.named: list = []  # (start, end) of text set in a non-roman font
-        # where the last piece's text ends in the source, so adjacent text extends it
-        self.last_file = None
-        self.last_line = 0
-        self.last_col = 0
 
     def add(self, tokens: list, file: SourceFile, sep: str) -> None:
         """Append one line's tokens, after `sep` if there is text already."""
         parts = self.parts
         pieces = self.pieces
         length = self.length
-        last_file, last_line, last_col = self.last_file, self.last_line, self.last_col
+        last_line = last_col = -1  # where the last text token ended: text right after it extends its piece
         started = False
         for kind, text, _raw, line, col, font in tokens:
             if not text:
@@ -70,32 +68,31 @@ class _Builder:
                 if length and sep:
                     parts.append(sep)
                     length += len(sep)
-                    last_file = None
             if kind == "text":
-                if col != last_col or line != last_line or file is not last_file:
+                if col != last_col or line != last_line:
                     pieces.append((length, new_origin(file.path, line, col, file.via)))
-                last_file, last_line, last_col = file, line, col + len(text)
+                last_line, last_col = line, col + len(text)
             else:  # an escape's text does not line up with its source
                 pieces.append((length, new_origin(file.path, line, col, file.via)))
-                last_file = None
+                last_line = -1
             if font != "R":
                 self.named.append((length, length + len(text)))
             parts.append(text)
             length += len(text)
         self.length = length
-        self.last_file, self.last_line, self.last_col = last_file, last_line, last_col
 
-    def add_words(self, words: list, text: str, start: int, L: Logical, sep: str, fonts: tuple) -> None:
-        """Append the arguments of a font macro given as plain words (no quotes, no escapes):
-        alternating fonts join them without spaces, a single font with one space."""
+    def add_words(self, words: list, text: str, start: int, file: SourceFile, line: int, col0: int,
+                  sep: str, fonts: tuple) -> None:
+        """Append the arguments of a font macro given as plain words (no quotes, no escapes),
+        found in `text` from `start` on, `text` beginning at (line, col0) of `file`.
+        Alternating fonts join the words without spaces, a single font with one space."""
         parts = self.parts
         pieces = self.pieces
         length = self.length
         if length and sep:
             parts.append(sep)
             length += len(sep)
-        file = L.file
-        path, via, line, col0 = file.path, file.via, L.line, L.col
+        path, via = file.path, file.via
         alternate = len(fonts) == 2
         pos = start
         for n, word in enumerate(words):
@@ -111,7 +108,6 @@ class _Builder:
             parts.append(word)
             length += len(word)
         self.length = length
-        self.last_file, self.last_line, self.last_col = file, line, col0 + pos
 
     def span(self) -> Span:
         return Span("".join(self.parts), self.pieces)
@@ -149,7 +145,7 @@ class Parser:
         self.table = False  # inside .TS/.TE
         self.table_format = False  # reading tbl's options and format lines
         self.para: _Para | None = None
-        self.finished: list = []  # (Paragraph, tag's non-roman ranges, body's, Section), for extract
+        self.finished: list = []  # (Paragraph, body's non-roman ranges, Section), for extract
         self.expect_tag = False  # the next text line is a .TP tag
         self.extend_tag = False  # the next text line is one more tag line (.TQ)
         self.next_font: str | None = None  # .B with no arguments sets the next line
@@ -166,7 +162,16 @@ class Parser:
 
     def parse(self) -> Document:
         macros = _MACROS
-        for L, name, start, name_end, end in self.lexer.events():
+        lexer = self.lexer
+        next_event = lexer.next_event
+        while True:
+            if (self.section is not None and not lexer.pending and not self.table and not self.join_next
+                    and not (self.extend_tag or self.next_font or self.next_heading or self.link)):
+                self.plain_lines()
+            event = next_event()
+            if event is None:
+                break
+            L, name, start, name_end, end = event
             if name is None:
                 if self.table:
                     self.table_line(L, start, end)
@@ -185,6 +190,93 @@ class Parser:
             self.problem(self.link[0], 0, "unclosed .UR/.MT link")
         complete(self.doc, self.finished)
         return self.doc
+
+    def plain_lines(self) -> None:
+        """Take the lines that need no lexing straight into the document.
+
+        Most lines of a man-pages page are sentences without escapes, or simple
+        font macros (``.B MAP_FIXED``, ``.BR mmap (2),``). Running them through
+        the lexer's events costs more than placing them, so they are read here
+        directly from the lexer's current lines, until the first line that needs
+        more: an escape or comment (a backslash anywhere), a quote, a tab, another
+        request, or a blank line (a paragraph break in fill mode). Such a line may
+        open a paragraph, or be the tag a ``.TP`` waits for.
+        """
+        lexer = self.lexer
+        lines = lexer.lines
+        i = lexer.index
+        n = len(lines)
+        if i >= n:
+            return
+        text = lines[i]  # a quick look first: often the next line is a request for the lexer
+        if "\\" in text or (text[:1] in (".", "'") and text[1:text.find(" ")] not in FONT_MACROS):
+            return
+        file = lexer.file
+        path, via, first = file.path, file.via, lexer.first
+        nofill = self.nofill
+        sep = "\n" if nofill else " "
+        roman = self.font == "R"
+        fonts_of = FONT_MACROS.get
+        para = self.para
+        while i < n:
+            text = lines[i]
+            if "\\" in text:
+                break
+            lead = text[:1]
+            if lead == ".":
+                space = text.find(" ")
+                fonts = fonts_of(text[1:space]) if space > 1 else None
+                if fonts is None or '"' in text or "\t" in text:
+                    break
+                words = text[space:].split()
+                if not words:
+                    break
+            elif lead == "'":
+                break
+            else:
+                fonts = None
+                if not nofill and text[-1:] in (" ", "\t"):
+                    text = text.rstrip(" \t")
+                if not text and not nofill:
+                    break
+            if self.expect_tag:
+                self.expect_tag = False
+                self.finish_para()
+                para = self.open_para(True)
+                builder = para.tag
+                line_sep = " "
+            else:
+                if para is None:
+                    para = self.open_para(False)
+                builder = para.body
+                line_sep = sep
+            if fonts is not None:
+                builder.add_words(words, text, space, file, first + i, 1, line_sep, fonts)
+            else:
+                length = builder.length
+                if length:
+                    builder.parts.append(line_sep)
+                    length += 1
+                builder.pieces.append((length, new_origin(path, first + i, 1, via)))
+                if not roman:
+                    builder.named.append((length, length + len(text)))
+                builder.parts.append(text)
+                builder.length = length + len(text)
+            i += 1
+        lexer.index = i
+
+    def open_para(self, tagged: bool) -> _Para:
+        """A new paragraph in the current section (tagged: the item of a list)."""
+        if tagged:
+            self.close_items(self.depth)
+            para = _Para("tagged", self.depth, None, self.subsection)
+            para.tag = _Builder()
+            self.items[self.depth] = para
+        else:
+            kind = "literal" if (self.nofill or self.table) else "plain"
+            para = _Para(kind, self.depth, self.enclosing_item() if self.items else None, self.subsection)
+        self.para = para
+        return para
 
     # ------------------------------------------------------------------- macros
 
@@ -352,7 +444,7 @@ class Parser:
             words = text[name_end:end].split()
             if words:
                 sep = "\n" if (self.nofill or self.table) else ("" if self.join_next else " ")
-                para.body.add_words(words, text, name_end, L, sep, fonts)
+                para.body.add_words(words, text, name_end, L.file, L.line, L.col, sep, fonts)
                 self.join_next = False
                 return
         args = split_args(text, name_end, end)
@@ -402,7 +494,6 @@ class Parser:
                 body.named.append((length, length + len(piece)))
             body.parts.append(piece)
             body.length = length + len(piece)
-            body.last_file, body.last_line, body.last_col = file, L.line, col + len(piece)
             self.join_next = False
             return
         if self.next_font is not None:
@@ -473,20 +564,13 @@ class Parser:
                 self.warned_before_sh = True
                 self.problems.append((file.origin(first[3], first[4]), "text before the first .SH"))
             return None
-        kind = "literal" if (self.nofill or self.table) else "plain"
-        self.para = _Para(kind, self.depth, self.enclosing_item(), self.subsection)
-        return self.para
+        return self.open_para(False)
 
     def start_tagged(self, tokens: list, L: Logical) -> None:
-        self.close_items(self.depth)
-        para = self.start_para(L.file, tokens)
-        if para is None:
+        if self.section is None:
+            self.start_para(L.file, tokens)  # notes the text out of place
             return
-        para.kind = "tagged"
-        para.item = None
-        para.tag = _Builder()
-        para.tag.add(tokens, L.file, " ")
-        self.items[self.depth] = para
+        self.open_para(True).tag.add(tokens, L.file, " ")
 
     def enclosing_item(self) -> _Para | None:
         for depth in range(self.depth, -1, -1):
@@ -496,8 +580,9 @@ class Parser:
         return None
 
     def close_items(self, depth: int) -> None:
-        for key in [k for k in self.items if k >= depth]:
-            del self.items[key]
+        if self.items:
+            for key in [k for k in self.items if k >= depth]:
+                del self.items[key]
 
     def finish_para(self) -> None:
         para = self.para
@@ -517,8 +602,7 @@ class Parser:
         )
         para.done = paragraph
         self.section.paragraphs.append(paragraph)
-        self.finished.append((paragraph, para.tag.named if para.tag is not None else [],
-                              para.body.named, self.section))
+        self.finished.append((paragraph, para.body.named, self.section))
 
 
 _MACROS = {
@@ -535,7 +619,27 @@ _MACROS = {
 
 def parse(source: Source) -> Document:
     """The Document of a loaded :class:`~.source.Source`."""
-    return Parser(source).parse()
+    with _without_cycle_collector():
+        return Parser(source).parse()
+
+
+@contextmanager
+def _without_cycle_collector():
+    """Pause Python's cycle collector while a page is parsed.
+
+    Parsing allocates a few hundred thousand small objects (positions, pieces,
+    tuples), which sets the collector off over and over to scan objects that can
+    never be garbage: the parser makes no reference cycles (a test checks that),
+    so reference counting frees everything. That is an eighth of the parse time.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def read_page(path: str | os.PathLike) -> Document:

@@ -171,7 +171,7 @@ class _Loader:
                 self.source.notes.append((sfile.origin(*bad), "not UTF-8; read as latin-1"))
         lines = split_lines(text)
         parts = self.source.parts
-        if _SO_LINE_RE.search(text) is None:
+        if not _may_include(text):
             parts.append((sfile, 1, lines))
             return
         self.reading.append(os.path.realpath(sfile.path))
@@ -220,6 +220,14 @@ class _Loader:
             shown = " -> ".join(os.path.relpath(p, root) for p in chain)
             raise InputError(sfile.path, number, col, f".so loop: {shown}")
         return SourceFile(candidate, sfile.origin(number, 1))
+
+
+def _may_include(text: str) -> bool:
+    """Whether some line may be a ``.so`` request (cheap substring tests before the regex)."""
+    starts = ("\n.so", "\n'so", "\n. ", "\n.\t", "\n' ", "\n'\t")
+    if not (text.startswith((".so", "'so", ". ", "' ", ".\t", "'\t")) or any(s in text for s in starts)):
+        return False
+    return _SO_LINE_RE.search(text) is not None
 
 
 def _is_link_page(lines: list[str]) -> bool:

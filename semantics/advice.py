@@ -161,7 +161,7 @@ def populate_range(ctx, start: int, end: int, write: bool) -> str | None:
         while page < seg_end:
             if vma_ops.beyond_eof(vma, page):
                 return "EFAULT"
-            if vma.flags & VM_HUGETLB and not vma_ops.huge_page_available(system, mm, vma, page):
+            if vma.flags & VM_HUGETLB and not vma_ops.huge_page_available(system, mm, vma, page, write):
                 return "EFAULT"
             vma_ops.fault_page(system, mm, vma, page, write)
             page += step

@@ -23,10 +23,11 @@ class Divergence:
     engine: str
     kernel: str
     detail: str = ""
+    proc: str = MAIN  # the process whose state differs
 
     def as_dict(self) -> dict:
         return {"step": self.step, "kind": self.kind, "engine": self.engine, "kernel": self.kernel,
-                "detail": self.detail}
+                "detail": self.detail, "proc": self.proc}
 
 
 @dataclass
@@ -40,15 +41,15 @@ class Comparison:
         return not self.divergences
 
 
-def _state_divergences(step, engine_obs, kernel_obs, result) -> list[Divergence]:
+def _state_divergences(step, engine_obs, kernel_obs, result, proc=MAIN) -> list[Divergence]:
     out = []
     diffs = page_differences(engine_obs, kernel_obs)
     if diffs:
         shown = "; ".join(f"{result.label(a)} {f}: engine {e}, kernel {k}" for a, f, e, k in diffs[:6])
         more = f" (+{len(diffs) - 6} more)" if len(diffs) > 6 else ""
-        out.append(Divergence(step, "state", "", "", shown + more))
+        out.append(Divergence(step, "state", "", "", shown + more, proc))
     if engine_obs.vmlck != kernel_obs.vmlck:
-        out.append(Divergence(step, "vmlck", f"{engine_obs.vmlck}p", f"{kernel_obs.vmlck}p"))
+        out.append(Divergence(step, "vmlck", f"{engine_obs.vmlck}p", f"{kernel_obs.vmlck}p", proc=proc))
     return out
 
 
@@ -65,7 +66,7 @@ def compare(engine: TraceResult, kernel: TraceResult) -> Comparison:
                                           describe_outcome(k.outcome, kernel)))
             return Comparison(divergences, compared, allowed)
         if e.state is not None and k.state is not None:
-            divergences.extend(_state_divergences(index, e.state, k.state, kernel))
+            divergences.extend(_state_divergences(index, e.state, k.state, kernel, e.step.proc))
             if divergences:
                 return Comparison(divergences, compared, allowed)
     if kernel.failure:
@@ -74,6 +75,10 @@ def compare(engine: TraceResult, kernel: TraceResult) -> Comparison:
     if len(kernel.steps) != len(engine.steps):
         divergences.append(Divergence(len(kernel.steps), "failure", "", "kernel run ended early"))
         return Comparison(divergences, compared, allowed)
-    if MAIN in engine.final and MAIN in kernel.final:
-        divergences.extend(_state_divergences(None, engine.final[MAIN], kernel.final[MAIN], kernel))
+    for proc, engine_obs in engine.final.items():
+        kernel_obs = kernel.final.get(proc)
+        if kernel_obs is None:
+            divergences.append(Divergence(None, "failure", "", "no final state reported", proc=proc))
+        else:
+            divergences.extend(_state_divergences(None, engine_obs, kernel_obs, kernel, proc))
     return Comparison(divergences, compared, allowed)

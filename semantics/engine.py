@@ -75,14 +75,17 @@ class Engine:
                         pool=HugePool(config.hugetlb_pages, config.hugetlb_pages, 0))
         for i, (name, (size, hugetlb, writable)) in enumerate((files or {}).items()):
             system.fds[FD_BASE + i] = MemObject(name, size, hugetlb, writable)
-        mm = Mm(outside=copy.copy(config.outside))
+        mm = Mm(outside=copy.copy(config.outside), brk=config.outside.brk,
+                start_brk=config.outside.start_brk or config.outside.brk)
         add_own_mappings(mm, config.outside.mappings)
         system.processes[MAIN] = Process(MAIN, mm, config.privileged, config.rlimit_memlock)
         return system
 
     # -- running ---------------------------------------------------------------------
-    def call(self, system: System, proc: str, name: str, args: dict, slot: int | None = None) -> StepResult:
-        """Run syscall or pseudo-step `name` with integer arguments in process `proc`."""
+    def call(self, system: System, proc: str, name: str, args: dict, slot: int | None = None,
+             new_process: str | None = None) -> StepResult:
+        """Run syscall or pseudo-step `name` with integer arguments in process `proc`
+        (`new_process`: the name of the process a fork creates)."""
         entry = self.spec.syscalls[name]
         profile = system.profile
         if entry.since and profile.version < entry.since:
@@ -91,7 +94,8 @@ class Engine:
         for arg in entry.args:
             value = args[arg.name] if arg.name in args else arg.default
             env[arg.name] = coerce(arg.kind, arg.width, value)
-        ctx = Context(system, system.processes[proc], profile.traits, self.flag_masks(profile), self.tables, slot)
+        ctx = Context(system, system.processes[proc], profile.traits, self.flag_masks(profile), self.tables, slot,
+                      new_process)
         kind, value = run(self.programs[name], env, ctx, self.procedures)
         if kind == "fail":
             outcome = value

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from mmsem.semantics.layout import SLOT_SIZE
+from mmsem.semantics.layout import MAX_PROCESSES, SLOT_SIZE
 from mmsem.spec import default_spec
 from mmsem.spec.model import Spec
 
@@ -22,7 +22,7 @@ PAGE = 4096
 MASK64 = (1 << 64) - 1
 #: Relative frequency of each step, by name; calls not listed get DEFAULT_WEIGHT.
 STEP_WEIGHTS = {"mmap": 5, "touch": 4, "mlock": 3, "mlock2": 3, "munlock": 3, "munmap": 3, "madvise": 4,
-                "mremap": 3,
+                "mremap": 3, "fork": 1, "brk": 2,
                 "mlockall": 2, "munlockall": 1}
 DEFAULT_WEIGHT = 2
 #: Chance that a flag bit is set, by flag; others get FLAG_CHANCE.
@@ -32,6 +32,15 @@ FLAG_CHANCES = {"MAP_ANONYMOUS": 0.7, "MAP_FIXED": 0.15, "MAP_FIXED_NOREPLACE": 
                 "PROT_EXEC": 0.1, "MAP_HUGETLB": 0.03, "MAP_GROWSDOWN": 0.04, "MAP_32BIT": 0.02,
                 "MREMAP_MAYMOVE": 0.6, "MREMAP_FIXED": 0.2, "MREMAP_DONTUNMAP": 0.2}
 FLAG_CHANCE = 0.07
+#: With a huge page pool: the chance of MAP_HUGETLB, and of a file being a hugetlb memfd.
+HUGETLB_CHANCE = 0.4
+#: The name a trace's first brk binds to the program break it starts with: addresses
+#: relative to it never go below it (the replay agent's own heap lies there), and brk
+#: grows the heap by at most HEAP_PAGES.
+HEAP = "HEAP"
+HEAP_PAGES = 24
+#: After a fork: the chance that a step runs in one of the forked processes.
+CHILD_STEP_CHANCE = 0.4
 #: Chance of a field value (mapping type) outside the known ones.
 ODD_FIELD_CHANCE = 0.04
 #: Flags whose use needs a resource the live replay does not set up in random traces.
@@ -63,6 +72,7 @@ class Generator:
         calls = sorted(self.spec.syscalls)
         self.calls = calls
         self.weights = [STEP_WEIGHTS.get(name, DEFAULT_WEIGHT) for name in calls]
+        self.pool = 0  # huge pages in the pool of the trace being generated
 
     # -- building blocks -----------------------------------------------------------------
     def chance(self, p: float) -> bool:
@@ -86,12 +96,17 @@ class Generator:
         if names and r < 0.85:
             name = self.rng.choice(sorted(names))
             pages = names[name]
-            offset = self.rng.randint(-1, pages + 1)
+            offset = self.rng.randint(0 if name == HEAP else -1, pages + 1)
             text = f"{name}{'+' if offset >= 0 else '-'}{abs(offset)}p"
             if self.chance(0.1):
                 text += f"+{self.rng.randint(1, PAGE - 1)}"
             return text
         return self.rng.choice([0, 0x1000, 0x1001, "TASK_SIZE"])
+
+    def flag_chance(self, name: str) -> float:
+        if name == "MAP_HUGETLB" and self.pool:
+            return HUGETLB_CHANCE
+        return FLAG_CHANCES.get(name, FLAG_CHANCE)
 
     def flags(self, flagset_name: str) -> list:
         flagset = self.spec.flagsets[flagset_name]
@@ -108,7 +123,7 @@ class Generator:
                 chosen.append(self.rng.choice(members))
         for flag in flagset.flags:
             if flag.field is None and flag.name not in NEVER_GENERATED:
-                if self.chance(FLAG_CHANCES.get(flag.name, FLAG_CHANCE)):
+                if self.chance(self.flag_chance(flag.name)):
                     chosen.append(flag.name)
         if self.chance(0.03):
             chosen.append(self.rng.choice([0x400, 0x80000000, 1 << 31]))
@@ -135,6 +150,19 @@ class Generator:
             return self.chance(0.5)
         return self.rng.randint(0, 16)
 
+    def brk_step(self, names: dict) -> dict:
+        """The first brk names the break the trace starts with; later ones move it within
+        HEAP_PAGES above it, now and then to an unaligned address or back to 0."""
+        if HEAP not in names:
+            names[HEAP] = HEAP_PAGES
+            return {"brk": {"addr": 0}, "as": HEAP}
+        if self.chance(0.1):
+            return {"brk": {"addr": 0}}
+        addr = f"{HEAP}+{self.rng.randint(0, HEAP_PAGES)}p"
+        if self.chance(0.15):
+            addr += f"+{self.rng.randint(1, PAGE - 1)}"
+        return {"brk": {"addr": addr}}
+
     def interior_range(self, args: dict, names: dict) -> None:
         """A range strictly inside one of the trace's mappings (changing it needs a split)."""
         big = sorted(name for name, pages in names.items() if pages >= 3)
@@ -155,23 +183,31 @@ class Generator:
             config["rlimit_memlock"] = self.rng.choice(RLIMITS)
         if self.chance(0.15):
             config["max_map_count"] = self.options.base_vmas + self.rng.randint(1, 3)
+        if self.chance(0.12):
+            config["hugetlb_pages"] = self.rng.randint(1, 4)
         return config
 
     def trace(self, name: str) -> dict:
         rng = self.rng
+        config = self.config()
+        self.pool = config.get("hugetlb_pages", 0)
         files = {}
         if self.options.files and self.chance(0.5):
             for letter in "FG"[: rng.randint(1, 2)]:
                 files[letter] = {"size": self.pages(0, 6)}
+                if self.pool and self.chance(HUGETLB_CHANCE):
+                    files[letter] = {"size": f"{rng.randint(0, 2)}h", "hugetlb": True}
                 if self.chance(0.2):
                     files[letter]["writable"] = False
         names: dict = {}  # bound name -> length in pages
         steps = []
-        config = self.config()
+        children: list = []  # the processes forks made, as the trace loader names them
         limited = "max_map_count" in config  # near the limit, aim at ranges that split a mapping
         for i in range(rng.randint(1, self.options.steps)):
             first = i < 2 and "mmap" in self.spec.syscalls
             call = "mmap" if first else rng.choices(self.calls, self.weights)[0]
+            if call == "fork" and len(children) == MAX_PROCESSES - 1:
+                call = "touch"
             entry = self.spec.syscalls[call]
             args = {}
             for arg in entry.args:
@@ -185,7 +221,17 @@ class Generator:
                 self.interior_range(args, names)
             if call in SMALL_RANGES_ONLY and not isinstance(args.get("addr", "A"), str):
                 args["len"] = self.pages(0, 10)
+            raw_fixed = {"MAP_FIXED", "MAP_FIXED_NOREPLACE"} & set(args.get("flags", [])) \
+                and not isinstance(args.get("addr", 0), str)  # would land on the agent's own memory
+            if "MAP_HUGETLB" in args.get("flags", []) and not raw_fixed and self.chance(0.8):
+                args["len"] = f"{rng.randint(1, 3)}h"
             step = {call: args}
+            if call == "brk":
+                step = self.brk_step(names)
+            elif call == "fork":
+                children.append("child" if not children else f"child{len(children) + 1}")
+            elif children and self.chance(CHILD_STEP_CHANCE):
+                step["proc"] = rng.choice(children)
             if entry.placement:
                 bind = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(names) % 26] + ("" if len(names) < 26 else str(len(names)))
                 pages = length_pages(args.get("len", 0))
@@ -201,14 +247,14 @@ class Generator:
 
 
 def length_pages(length) -> int | None:
-    """Pages of a generated length, or None when it is not a mapping that fits a slot."""
+    """Pages of a generated length, or None when it is too long (or odd) to bind a name to."""
     if isinstance(length, int):
         size = length
     elif isinstance(length, str) and length[:-1].isdigit() and length[-1] in "ph":
         size = int(length[:-1]) * (PAGE if length[-1] == "p" else 2 << 20)
     else:
         return None
-    return -(-size // PAGE) if size < SLOT_SIZE else None
+    return -(-size // PAGE) if size <= 4 * SLOT_SIZE else None
 
 
 def generate(count: int, seed: int, options: Options | None = None, spec: Spec | None = None) -> list[dict]:

@@ -20,6 +20,7 @@ SLOT_SIZE = 2 << 20
 ARENA_SLOTS = 512  # 1 GiB of address space
 ARENA_END = ARENA_BASE + SLOT_SIZE * ARENA_SLOTS
 FD_BASE = 1000
+MAX_PROCESSES = 4  # per trace, the first included (the replay agent's MAX_PROCS)
 TASK_SIZE = default_spec().constants["TASK_SIZE"]
 #: mm->mmap_base of the legacy (bottom-up) layout the replay agent runs with:
 #: PAGE_ALIGN(TASK_SIZE / 3) (arch/x86/mm/mmap.c, TASK_UNMAPPED_BASE).
@@ -37,17 +38,17 @@ def _flags(*names: str) -> int:
 #: and walks over large ranges meet a realistic process.
 DEFAULT_OUTSIDE = Outside(mappings=(
     OwnMapping(0x400000, 0x401000, _flags('VM_READ', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC'), True, 0x0),
-    OwnMapping(0x401000, 0x47d000, _flags('VM_READ', 'VM_EXEC', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC'), True, 0x1),
-    OwnMapping(0x47d000, 0x4a5000, _flags('VM_READ', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC'), True, 0x7d),
-    OwnMapping(0x4a5000, 0x4a9000, _flags('VM_READ', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), True, 0xa5),
-    OwnMapping(0x4a9000, 0x4ac000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), True, 0xa9),
-    OwnMapping(0x4ac000, 0x576000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), False, 0x4ac),
-    OwnMapping(0x576000, 0x598000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), False, 0x576),
+    OwnMapping(0x401000, 0x47e000, _flags('VM_READ', 'VM_EXEC', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC'), True, 0x1),
+    OwnMapping(0x47e000, 0x4a6000, _flags('VM_READ', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC'), True, 0x7e),
+    OwnMapping(0x4a6000, 0x4aa000, _flags('VM_READ', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), True, 0xa6),
+    OwnMapping(0x4aa000, 0x4ad000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), True, 0xaa),
+    OwnMapping(0x4ad000, 0x57f000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), False, 0x4ad),
+    OwnMapping(0x57f000, 0x5a1000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_ACCOUNT'), False, 0x57f),
     OwnMapping(0x2aaaaaaab000, 0x2aaaaaaaf000, _flags('VM_READ', 'VM_MAYREAD', 'VM_PFNMAP', 'VM_IO', 'VM_DONTEXPAND', 'VM_DONTDUMP'), False, 0x2aaaaaaab),
     OwnMapping(0x2aaaaaaaf000, 0x2aaaaaab1000, _flags('VM_READ', 'VM_MAYREAD', 'VM_PFNMAP', 'VM_IO', 'VM_DONTEXPAND', 'VM_DONTDUMP'), False, 0x2aaaaaaaf),
     OwnMapping(0x2aaaaaab1000, 0x2aaaaaab3000, _flags('VM_READ', 'VM_EXEC', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_DONTEXPAND'), False, 0x2aaaaaab1),
     OwnMapping(0x7ffffffde000, 0x7ffffffff000, _flags('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE', 'VM_MAYEXEC', 'VM_GROWSDOWN', 'VM_ACCOUNT'), False, 0x7ffffffde),
-), brk=0x598000, mmap_base=TASK_UNMAPPED_BASE)
+), brk=0x5a1000, start_brk=0x57f000, commit_pages=0x5e298d, mmap_base=TASK_UNMAPPED_BASE)
 
 
 def slots_for(length: int) -> int:

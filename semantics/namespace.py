@@ -17,8 +17,7 @@ from mmsem.semantics.state import HPAGE_SIZE, PAGE_SHIFT, PAGE_SIZE, VM_EXEC, VM
 UNLIMITED_PAGES = MASK64 >> PAGE_SHIFT
 #: RLIMIT_STACK of every traced process (the kernel's default; the replay sets it).
 STACK_LIMIT = 8 << 20
-#: stack_guard_gap: 256 pages by default (mm/mmap.c).
-STACK_GUARD_GAP = 256 * PAGE_SIZE
+STACK_GUARD_GAP = vma_ops.STACK_GUARD_GAP
 
 STATE: dict = {}
 FUNCTIONS: dict = {}
@@ -105,6 +104,24 @@ def can_do_mlock(ctx):
 def stack_limit(ctx):
     """RLIMIT_STACK soft limit in bytes (the replay sets it to 8 MiB)."""
     return STACK_LIMIT
+
+
+@state_value
+def program_break(ctx):
+    """The program break (mm->brk), as brk last set it."""
+    return ctx.mm.brk
+
+
+@state_value
+def commit_pages(ctx):
+    """RAM plus swap in pages: no single request may commit more (0: not known, no limit)."""
+    return ctx.mm.outside.commit_pages or MASK64
+
+
+@state_value
+def start_brk(ctx):
+    """Where the heap starts (mm->start_brk); the break cannot go below it."""
+    return ctx.mm.start_brk
 
 
 @state_value
@@ -236,12 +253,13 @@ def beyond_eof(ctx, addr):
 
 
 @function()
-def huge_page_available(ctx, addr):
-    """A fault at addr can get its page: not hugetlb, or resident, reserved, or free in the pool."""
+def huge_page_available(ctx, addr, write):
+    """A read (or write) fault at addr can get its page: not hugetlb, or resident (and
+    not needing a copy), reserved, or free in the pool."""
     vma = ctx.mm.find(addr)
     if vma is None or not vma.flags & vma_ops.VM_HUGETLB:
         return True
-    return vma_ops.huge_page_available(ctx.system, ctx.mm, vma, addr)
+    return vma_ops.huge_page_available(ctx.system, ctx.mm, vma, addr, bool(write))
 
 
 @function()
@@ -271,6 +289,17 @@ def _stack_above(ctx, addr):
     if i < len(mm.vmas) and mm.vmas[i].start > addr and mm.vmas[i].flags & VM_GROWSDOWN:
         return i
     return None
+
+
+@function()
+def brk_room(ctx, old, new):
+    """The heap can grow from old to new: the next mapping (less its guard gap if it
+    grows down) starts at least one page above new."""
+    mm = ctx.mm
+    i = mm.first_from(old)
+    if i >= len(mm.vmas) or mm.vmas[i].start >= new + PAGE_SIZE + STACK_GUARD_GAP:
+        return True
+    return new + PAGE_SIZE <= vma_ops.gap_start(mm.vmas[i])
 
 
 @function()

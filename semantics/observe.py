@@ -22,6 +22,7 @@ from mmsem.semantics.state import (
     VM_READ,
     VM_WRITE,
     Mm,
+    overlap,
 )
 
 
@@ -55,19 +56,22 @@ def prot_string(flags: int) -> str:
 
 
 def observe(mm: Mm) -> Observation:
-    """The engine's state as the live kernel would show it: every mapping but the
-    process's own (program, stack, vdso), wherever the trace put it."""
+    """The engine's state as the live kernel would show it: every mapped page outside
+    the process's own ranges (program, heap as it was, stack, vdso), wherever the trace
+    put it."""
     pages = {}
     resident_set = mm.resident
+    own = mm.outside.own_ranges
     for vma in mm.vmas:
-        if vma.own:
+        if vma.own and overlap(vma.start, vma.end, own) == vma.end - vma.start:
             continue
         prot = prot_string(vma.flags)
         shared = bool(vma.flags & VM_MAYSHARE)
         locked = bool(vma.flags & VM_LOCKED)
         onfault = bool(vma.flags & VM_LOCKONFAULT)
         for addr in range(vma.start, vma.end, PAGE_SIZE):
-            pages[addr] = PageObs(True, prot, shared, locked, onfault, (addr >> PAGE_SHIFT) in resident_set)
+            if not own or not overlap(addr, addr + PAGE_SIZE, own):
+                pages[addr] = PageObs(True, prot, shared, locked, onfault, (addr >> PAGE_SHIFT) in resident_set)
     return Observation(pages, mm.arena_locked_vm())
 
 

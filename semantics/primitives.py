@@ -172,6 +172,9 @@ def map_region(ctx, start, length, vm_flags, fd, pgoff):
             return "ENOMEM"
     if fd >= 0:
         obj = system.fds[fd]
+        if huge and flags & VM_WRITE:
+            # hugetlbfs_file_mmap: a writable mapping (even a private one) extends the file to cover it
+            obj.size = max(obj.size, pgoff * PAGE_SIZE + length)
     elif flags & VM_SHARED or huge:
         obj = vma_ops.new_object(system, "hugetlb" if huge else "shmem", length, huge)
     else:
@@ -187,6 +190,7 @@ def map_region(ctx, start, length, vm_flags, fd, pgoff):
             obj.resv_map.update(missing)
         else:
             vma.resv.update(missing)
+            vma.resv_owner = True  # HPAGE_RESV_OWNER: a fork's children do not inherit it
         system.pool.reserved += len(missing)
     i = vma_ops.merge_new(mm, mm.insert(vma))
     if flags & VM_LOCKED:

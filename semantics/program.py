@@ -66,6 +66,7 @@ class Context:
     flag_masks: dict
     tables: dict  # compiled per-value rules of value sets (madvise), by set name
     slot: int | None = None
+    new_process: str | None = None  # the name a fork step gives the process it creates
     alternatives: list = field(default_factory=list)
 
     @property

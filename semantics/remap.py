@@ -246,7 +246,8 @@ def _move(ctx, vma: Vma, req: Request):
     if vma.flags & VM_HUGETLB and ((vma.start != addr and addr % HPAGE_SIZE)
                                    or (vma.end != addr + old_len and (addr + old_len) % HPAGE_SIZE)):
         return "EINVAL"
-    new = Vma(req.new_addr, req.new_addr + new_len, vma.flags, vma.obj, vma.pgoff_at(addr), vma.anon)
+    new = Vma(req.new_addr, req.new_addr + new_len, vma.flags, vma.obj, vma.pgoff_at(addr), vma.anon,
+              resv_owner=vma.resv_owner, resv_unmapped=vma.resv_unmapped)
     if vma.resv:
         new.resv = set(vma.copy_range(addr, addr + old_len).resv)
     vma_ops.merge_new(mm, mm.insert(new))
@@ -256,6 +257,8 @@ def _move(ctx, vma: Vma, req: Request):
         moved = {p for p in pages if first <= p < last}
         pages.difference_update(moved)
         pages.update(p + shift for p in moved)
+    moved_shared = {p: mm.shared.pop(p) for p in [p for p in mm.shared if first <= p < last]}
+    mm.shared.update((p + shift, shared) for p, shared in moved_shared.items())
     if vma.flags & VM_LOCKED:
         mm.locked_vm += new_len >> PAGE_SHIFT
     if req.flags & MREMAP_DONTUNMAP:

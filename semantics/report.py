@@ -66,8 +66,8 @@ def text(result: TraceResult, problems: list) -> str:
     for i, record in enumerate(result.steps, 1):
         step = record.step
         call = call_text(step)
-        if step.bind:
-            call += f" as {step.bind}"
+        if step.bind or step.new_process:
+            call += f" as {step.bind or step.new_process}"
         proc = f"[{step.proc}] " if multi else ""
         outcome = describe_outcome(record.outcome, result)
         extra = f"  (also allowed: {', '.join(str(a) for a in record.alternatives)})" if record.alternatives else ""
@@ -125,6 +125,7 @@ def comparison_text(engine: TraceResult, kernel: TraceResult, comparison, proble
     trace = engine.trace
     lines = [f"{trace.path}: {engine.backend} vs {kernel.backend}"]
     diverging = {d.step for d in comparison.divergences}
+    multi = len(engine.final) > 1
     for i, record in enumerate(engine.steps):
         k = kernel.steps[i].outcome if i < len(kernel.steps) else None
         e_text = describe_outcome(record.outcome, engine)
@@ -132,18 +133,23 @@ def comparison_text(engine: TraceResult, kernel: TraceResult, comparison, proble
         mark = "DIFFERS" if i in diverging else ("same" if k == record.outcome else "allowed")
         if k is None:
             mark = "-"
-        lines.append(f"{i + 1:3}  {call_text(record.step)}  engine: {e_text}  kernel: {k_text}  {mark}")
+        proc = f"[{record.step.proc}] " if multi else ""
+        lines.append(f"{i + 1:3}  {proc}{call_text(record.step)}  engine: {e_text}  kernel: {k_text}  {mark}")
     if comparison.divergences:
         lines.append(f"{len(comparison.divergences)} divergence(s):")
         for d in comparison.divergences:
             where = "final state" if d.step is None else f"step {d.step + 1}"
+            if d.proc != MAIN:
+                where += f" of {d.proc}"
             detail = d.detail or f"engine {d.engine}, kernel {d.kernel}"
             lines.append(f"  {where}: {d.kind}: {detail}")
     else:
-        final = kernel.final.get(MAIN)
-        lines.append(f"engine and kernel agree on every step and on the final state (VmLck {final.vmlck}p)"
-                     if final else "engine and kernel agree")
-        if final:
+        if not kernel.final:
+            lines.append("engine and kernel agree")
+        for proc, final in kernel.final.items():
+            whose = "" if not multi else f" of {proc}"
+            lines.append(f"engine and kernel agree on every step and on the final state{whose} (VmLck {final.vmlck}p)"
+                         if proc == MAIN else f"and on the final state{whose} (VmLck {final.vmlck}p)")
             lines.extend(state_table(kernel, final))
     for (step, outcome) in comparison.allowed:
         lines.append(f"  step {step + 1}: the kernel chose {outcome}, allowed but not predicted; compared up to here")

@@ -66,7 +66,7 @@ def steps_on(engine: Engine, system, trace: Trace):
     for step in trace.steps:
         args = {name: resolve(value, returns) for name, value in step.args.items()}
         try:
-            done = engine.call(system, step.proc, step.call, args, step.slot)
+            done = engine.call(system, step.proc, step.call, args, step.slot, step.new_process)
         except TraceError as exc:
             origin = step.origin
             raise InputError(origin.path, origin.line, origin.col, str(exc)) from None

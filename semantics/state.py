@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
 import itertools
 from dataclasses import dataclass, field
 
@@ -66,6 +67,10 @@ class Vma:
     anon: int | None = None  # identity of the anon_vma, once private pages exist
     resv: set = field(default_factory=set)  # hugetlb MAP_PRIVATE: reserved huge page indexes
     own: bool = False  # one of the process's own mappings (Outside.mappings), not the trace's
+    # hugetlb MAP_PRIVATE: the reservation owner (the process that mapped it, HPAGE_RESV_OWNER),
+    # and whether an owner's COW took pages away from this (child) mapping (HPAGE_RESV_UNMAPPED)
+    resv_owner: bool = False
+    resv_unmapped: bool = False
 
     @property
     def pages(self) -> int:
@@ -76,7 +81,8 @@ class Vma:
 
     def copy_range(self, start: int, end: int) -> "Vma":
         """The part [start, end) of this mapping, sharing its object and anon_vma."""
-        part = Vma(start, end, self.flags, self.obj, self.pgoff_at(start), self.anon, own=self.own)
+        part = Vma(start, end, self.flags, self.obj, self.pgoff_at(start), self.anon, own=self.own,
+                   resv_owner=self.resv_owner, resv_unmapped=self.resv_unmapped)
         if self.resv:
             first = (part.pgoff * PAGE_SIZE) // HPAGE_SIZE
             last = ((part.pgoff * PAGE_SIZE) + (end - start)) // HPAGE_SIZE
@@ -114,7 +120,28 @@ class Outside:
     lock_flags: int = 0  # VM_LOCKED[|VM_LOCKONFAULT] of the summarised mappings after mlockall
     mappings: tuple = ()
     brk: int = 0
+    start_brk: int = 0  # where the heap starts (mm->start_brk): brk cannot go below it
+    # the machine's RAM plus swap in pages: the overcommit heuristic refuses any single
+    # request for more (mm/util.c:__vm_enough_memory); 0 when unknown (no limit)
+    commit_pages: int = 0
     mmap_base: int = 0  # where the bottom-up search for a free range starts (mm->mmap_base)
+
+    @functools.cached_property
+    def own_ranges(self) -> tuple:
+        """The address ranges of the own mappings, adjacent ones joined, in order. They stay
+        the process's own even when a trace mapping merges with one (brk growing the heap)."""
+        ranges: list = []
+        for m in sorted(self.mappings, key=lambda m: m.start):
+            if ranges and ranges[-1][1] == m.start:
+                ranges[-1] = (ranges[-1][0], m.end)
+            else:
+                ranges.append((m.start, m.end))
+        return tuple(ranges)
+
+
+def overlap(start: int, end: int, ranges: tuple) -> int:
+    """Bytes of [start, end) inside the sorted, disjoint ranges."""
+    return sum(max(0, min(end, b) - max(start, a)) for a, b in ranges if a < end and b > start)
 
 
 @dataclass
@@ -123,8 +150,13 @@ class Mm:
     resident: set = field(default_factory=set)  # page numbers with a present PTE
     cow: set = field(default_factory=set)  # page numbers holding a private copy (written private pages)
     lazyfree: set = field(default_factory=set)  # private pages marked with MADV_FREE and not written since
+    # private pages still shared with other processes since a fork (copy-on-write not yet
+    # broken): page number -> the SharedPage all its mappers hold (a huge page under its first page)
+    shared: dict = field(default_factory=dict)
     locked_vm: int = 0  # pages (VmLck), including the outside part
     def_flags: int = 0
+    brk: int = 0  # the program break (mm->brk)
+    start_brk: int = 0
     outside: Outside = field(default_factory=Outside)
 
     # -- lookups -------------------------------------------------------------
@@ -173,10 +205,17 @@ class Mm:
         return i
 
     def arena_locked_vm(self) -> int:
-        """locked_vm less the share of the process's own mappings: what the observation compares."""
-        own = sum(v.pages for v in self.vmas if v.own and v.flags & VM_LOCKED)
+        """locked_vm less the share of the process's own ranges: what the observation compares."""
+        own = sum(overlap(v.start, v.end, self.outside.own_ranges) for v in self.vmas if v.flags & VM_LOCKED)
         summarised = self.outside.lockable_pages if self.outside.lock_flags & VM_LOCKED else 0
-        return self.locked_vm - own - summarised
+        return self.locked_vm - own // PAGE_SIZE - summarised
+
+
+@dataclass(eq=False)
+class SharedPage:
+    """One physical private page that several processes map after fork."""
+
+    mappers: int = 1
 
 
 @dataclass

@@ -71,6 +71,7 @@ class TraceStep:
     proc: str
     origin: Origin
     bind: str | None = None
+    new_process: str | None = None  # fork: the process the step creates
     slot: int | None = None
     fixed: bool = False
     expect: Expect | None = None
@@ -318,7 +319,9 @@ class _Loader:
         step = TraceStep(index, call, args, written, proc, self.origin(pointer), note=item.get("note", ""))
         if entry.placement:
             step.fixed, step.slot = self.placement(entry, args, pointer)
-        if "as" in item:
+        if entry.binds is not None and "process" in entry.binds:
+            step.new_process = self.new_process(item.get("as"), proc, pointer)
+        elif "as" in item:
             if entry.binds is None:
                 raise self.error(pointer + ("as",), f"as: binds an address a call returns; {call} returns none")
             step.bind = item["as"]
@@ -329,6 +332,20 @@ class _Loader:
         if "expect_state" in item:
             step.expect_state = self.state(item["expect_state"], pointer + ("expect_state",))
         return step
+
+    def new_process(self, name: str | None, parent: str, pointer) -> str:
+        """Register the process a fork step creates (named by as:, or child, child2, ...)."""
+        if parent != MAIN:
+            raise self.error(pointer + ("proc",), f"only the trace's first process ({MAIN}) can fork")
+        if len(self.processes) >= layout.MAX_PROCESSES:
+            raise self.error(pointer, f"a trace has at most {layout.MAX_PROCESSES} processes")
+        if name is None:
+            name = next(n for n in (f"child{k}" if k > 1 else "child" for k in range(1, layout.MAX_PROCESSES + 1))
+                        if n not in self.processes)
+        if name in self.processes or name in self.bindings:
+            raise self.error(pointer + ("as",), f"the name {name!r} is already taken")
+        self.processes.add(name)
+        return name
 
     def expect(self, data: dict, pointer) -> Expect:
         errno, signal, ret = data.get("errno"), data.get("signal"), data.get("ret")

@@ -203,7 +203,7 @@ def locked_pages_in(mm: Mm, start: int, end: int) -> int:
 STACK_GUARD_GAP = 256 * PAGE_SIZE
 
 
-def _gap_start(vma: Vma) -> int:
+def gap_start(vma: Vma) -> int:
     """vm_start_gap: a mapping that grows down keeps the guard gap below it free."""
     if vma.flags & VM_GROWSDOWN:
         return max(vma.start - STACK_GUARD_GAP, 0)
@@ -212,7 +212,7 @@ def _gap_start(vma: Vma) -> int:
 
 def _free(mm: Mm, start: int, end: int) -> bool:
     for vma in mm.vmas:
-        if vma.end > start and _gap_start(vma) < end:
+        if vma.end > start and gap_start(vma) < end:
             return False
     return True
 
@@ -243,7 +243,7 @@ def _first_fit(mm: Mm, length: int, top: int) -> int | None:
     for vma in sorted(mm.vmas, key=lambda v: v.start):
         if vma.end <= candidate:
             continue
-        if _gap_start(vma) >= candidate + length:
+        if gap_start(vma) >= candidate + length:
             break
         candidate = max(candidate, vma.end)
     return candidate if candidate + length <= top else None
@@ -320,8 +320,8 @@ def release_pages(system: System, mm: Mm, vma: Vma, start: int, end: int) -> Non
         pool = system.pool
         for index in huge_indexes(vma, start, end):
             base = vma.start + (index - vma.pgoff // HPAGE_PAGES) * HPAGE_SIZE
-            if (base >> PAGE_SHIFT) in mm.resident:
-                pool.free += 1
+            if (base >> PAGE_SHIFT) in mm.resident and exclusive(mm, base >> PAGE_SHIFT):
+                pool.free += 1  # a page a forked process still maps stays in use
             if index in vma.resv:
                 vma.resv.discard(index)
                 pool.reserved -= 1
@@ -334,6 +334,21 @@ def forget_pages(mm: Mm, first: int, last: int) -> None:
     mm.resident.difference_update(pages)
     mm.cow.difference_update(pages)
     mm.lazyfree.difference_update(pages)
+    for page in [p for p in mm.shared if first <= p < last]:
+        unshare(mm, page)
+
+
+def exclusive(mm: Mm, page: int) -> bool:
+    """Does no other process map this process's private page at `page`?"""
+    shared = mm.shared.get(page)
+    return shared is None or shared.mappers == 1
+
+
+def unshare(mm: Mm, page: int) -> None:
+    """The process stops mapping the page it shares since a fork (it unmapped or copied it)."""
+    shared = mm.shared.pop(page, None)
+    if shared is not None:
+        shared.mappers -= 1
 
 
 def zap(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
@@ -341,7 +356,7 @@ def zap(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
     freed, file pages stay in the page cache, private huge pages go back to the pool."""
     first, last = start >> PAGE_SHIFT, end >> PAGE_SHIFT
     if vma.flags & VM_HUGETLB and not vma.flags & VM_SHARED:
-        system.pool.free += sum(1 for p in range(first, last, HPAGE_PAGES) if p in mm.resident)
+        system.pool.free += sum(1 for p in range(first, last, HPAGE_PAGES) if p in mm.resident and exclusive(mm, p))
     forget_pages(mm, first, last)
 
 
@@ -370,7 +385,8 @@ def pageout(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
             continue
         private_copy = page in mm.cow or (vma.obj is None and not vma.flags & VM_SHARED)
         if private_copy:
-            if page in mm.cow and (page in mm.lazyfree or vma.flags & VM_DROPPABLE):
+            # pages a forked process also maps are left alone (folio_mapcount != 1)
+            if page in mm.cow and (page in mm.lazyfree or vma.flags & VM_DROPPABLE) and exclusive(mm, page):
                 forget_pages(mm, page, page + 1)
             continue
         if mapcount(system, vma.obj, vma.pgoff_at(page << PAGE_SHIFT)) == 1:
@@ -436,10 +452,21 @@ def beyond_eof(vma: Vma, addr: int) -> bool:
     return obj is not None and vma.pgoff_at(addr) >= obj.pages()
 
 
-def huge_page_available(system: System, mm: Mm, vma: Vma, addr: int) -> bool:
-    """Can a fault at addr get a huge page (resident, reserved, or free in the pool)?"""
-    if (addr >> PAGE_SHIFT) in mm.resident:
+def huge_page_available(system: System, mm: Mm, vma: Vma, addr: int, write: bool = False) -> bool:
+    """Can a fault at addr get a huge page (resident, reserved, or free in the pool)?
+
+    A write to a private huge page that a forked process still maps needs a free page
+    for the copy, unless this mapping owns the reservation: the owner then takes the
+    page from the others (see huge_cow). A child whose page the owner took faults with
+    SIGBUS anywhere in that mapping from then on (HPAGE_RESV_UNMAPPED).
+    """
+    base = (addr & ~(HPAGE_SIZE - 1)) >> PAGE_SHIFT
+    if base in mm.resident:
+        if write and not vma.flags & VM_SHARED and not exclusive(mm, base):
+            return system.pool.available > 0 or vma.resv_owner
         return True
+    if vma.resv_unmapped:
+        return False
     index = huge_indexes(vma, addr, addr + 1)[0]
     if vma.flags & VM_SHARED:
         obj = vma.obj
@@ -451,7 +478,10 @@ def fault_page(system: System, mm: Mm, vma: Vma, addr: int, write: bool) -> None
     """Make the page at addr present, as a successful fault does."""
     page = addr >> PAGE_SHIFT
     if vma.flags & VM_HUGETLB:
-        if page in mm.resident:
+        base = (addr & ~(HPAGE_SIZE - 1)) >> PAGE_SHIFT
+        if base in mm.resident:
+            if write and not vma.flags & VM_SHARED and not exclusive(mm, base):
+                huge_cow(system, mm, base)
             return
         index = huge_indexes(vma, addr, addr + 1)[0]
         pool = system.pool
@@ -469,7 +499,8 @@ def fault_page(system: System, mm: Mm, vma: Vma, addr: int, write: bool) -> None
                 vma.resv.discard(index)
                 pool.reserved -= 1
             pool.free -= 1
-        base = (addr & ~(HPAGE_SIZE - 1)) >> PAGE_SHIFT
+            if vma.anon is None:
+                vma.anon = new_anon_id()  # hugetlb_no_page prepares an anon_vma for private pages
         mm.resident.update(range(base, base + HPAGE_PAGES))
         return
     obj = vma.obj
@@ -482,7 +513,25 @@ def fault_page(system: System, mm: Mm, vma: Vma, addr: int, write: bool) -> None
             vma.anon = new_anon_id()  # the first private page gives the mapping an anon_vma
         mm.cow.add(page)
         mm.lazyfree.discard(page)  # written again: no longer free to drop
+        unshare(mm, page)  # a page shared since a fork is copied (or reused by the last mapper)
     mm.resident.add(page)
+
+
+def huge_cow(system: System, mm: Mm, base: int) -> None:
+    """hugetlb_wp on a private huge page that forked processes still map: copy it into a
+    free page; with none free (only the reservation owner gets here, see
+    huge_page_available), unmap_ref_private takes the page from the others and marks
+    their mappings, and the owner keeps the page."""
+    if system.pool.available > 0:
+        system.pool.free -= 1
+    else:
+        page = mm.shared[base]
+        for proc in system.processes.values():
+            other = proc.mm
+            if other is not mm and other.shared.get(base) is page:
+                other.find(base << PAGE_SHIFT).resv_unmapped = True
+                forget_pages(other, base, base + HPAGE_PAGES)
+    unshare(mm, base)
 
 
 def fault_around(mm: Mm, vma: Vma, addr: int) -> None:
@@ -512,7 +561,7 @@ def populate_vma(system: System, mm: Mm, vma: Vma, start: int, end: int) -> str 
     while addr < end:
         if beyond_eof(vma, addr):
             return "EFAULT"
-        if vma.flags & VM_HUGETLB and not huge_page_available(system, mm, vma, addr):
+        if vma.flags & VM_HUGETLB and not huge_page_available(system, mm, vma, addr, write):
             return "EFAULT"
         fault_page(system, mm, vma, addr, write)
         addr += step

@@ -200,7 +200,7 @@ def _steps(located: Located, errnos: dict, signals: dict, errors: _Errors) -> tu
                               cite=item.get("cite", ""), positions=positions, bind=item.get("bind")))
         else:
             steps.append(Step("return", origin, pointer, when=item.get("when"), value=item["return"],
-                              positions=positions))
+                              text=item.get("text", ""), cite=item.get("cite", ""), positions=positions))
     return tuple(steps)
 
 

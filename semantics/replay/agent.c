@@ -17,7 +17,9 @@
  *                                           has (traces come sorted by it: the agent adds
  *                                           them to itself once, children inherit them)
  *   F size hugetlb writable                 nfiles times; fd = FD_BASE + index
- *   S nr proc snap place a0 a1 a2 a3 a4 a5  nsteps times; nr ffffffffffffffff = touch(a0, a1);
+ *   S nr proc snap place a0 a1 a2 a3 a4 a5  nsteps times; nr ffffffffffffffff = touch(a0, a1),
+ *                                           fffffffffffffffe = fork into process a0; proc is
+ *                                           the index of the process that runs the step;
  *                                           an argument rK+N is what step K returned, plus N;
  *                                           place is - or K,L: argument K is an arena slot,
  *                                           moved up slot by slot until argument L bytes
@@ -27,10 +29,11 @@
  *   M start end perms offset inode flags... answer to C: one line per mapping of a child
  *                                           (VmFlags mnemonics), then
  *   P addr                                  where a mapping the kernel places goes,
- *   B brk                                   its program break, and
+ *   B brk start_brk                         its program break and where the heap starts,
+ *   L pages                                 RAM plus swap, in pages, and
  *   K vmas pages lockable                   its mapping count, VmSize and lockable size, in pages
  *   R id step ret errno signal              ret as signed decimal
- *   O id tag vmlck_kb own_locked_kb         a snapshot; tag is the step index or "final";
+ *   O id tag proc vmlck_kb own_locked_kb    a snapshot of process proc; tag is the step index or "final";
  *                                           own_locked_kb: what the agent's own mappings lock
  *   V start end perms lo lf resident-bits   one line per arena mapping of the snapshot
  *   Z id                                    end of snapshot
@@ -65,6 +68,9 @@
 #define LAYOUT (ADDR_NO_RANDOMIZE | ADDR_COMPAT_LAYOUT)
 #define STACK_LIMIT (8UL << 20)
 #define TOUCH ((uint64_t)-1)
+#define FORK ((uint64_t)-2)
+#define MAX_PROCS 4
+#define FINAL ((uint64_t)-1)
 
 struct step {
 	uint64_t nr, proc, snap, a[6];
@@ -74,6 +80,20 @@ struct step {
 
 static struct step steps[MAX_STEPS];
 static uint64_t returned[MAX_STEPS]; /* what each step returned, as an unsigned long */
+
+/* Processes of a trace: 0 runs the trace and asks the others (its forked children) to
+ * run their steps, one at a time, through a command pipe; they answer on an ack pipe. */
+struct command {
+	uint64_t step, a[6];
+};
+struct result {
+	int64_t ret;
+	int64_t err, sig;
+};
+static int cmd_pipe[MAX_PROCS][2], ack_pipe[MAX_PROCS][2];
+static pid_t proc_pid[MAX_PROCS];
+static int proc_dead[MAX_PROCS];
+static int me; /* this process's index */
 static uint64_t file_size[MAX_FILES], file_huge[MAX_FILES], file_writable[MAX_FILES];
 static char inbuf[1 << 16];
 static size_t in_len, in_pos;
@@ -258,11 +278,12 @@ static void close_stream(void)
 	proc_fd = -1;
 }
 
-static uint64_t status_kb(const char *key)
+/* A "Key: N kB" value of a /proc file such as /proc/self/status or /proc/meminfo. */
+static uint64_t proc_kb(const char *path, const char *key)
 {
 	uint64_t kb = 0;
 	size_t klen = strlen(key);
-	if (open_stream("/proc/self/status") < 0)
+	if (open_stream(path) < 0)
 		return 0;
 	while (next_line()) {
 		if (strncmp(linebuf, key, klen) == 0) {
@@ -275,6 +296,27 @@ static uint64_t status_kb(const char *key)
 	}
 	close_stream();
 	return kb;
+}
+
+static uint64_t status_kb(const char *key)
+{
+	return proc_kb("/proc/self/status", key);
+}
+
+/* Field `field` (1-based, as proc(5) numbers them) of /proc/self/stat, a decimal number. */
+static uint64_t stat_field(int field)
+{
+	uint64_t value = 0;
+	if (open_stream("/proc/self/stat") < 0)
+		return 0;
+	const char *p = next_line() ? strrchr(linebuf, ')') : NULL; /* the command name may hold spaces */
+	for (int f = 2; p && f < field; f++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			value = value * 10 + (uint64_t)(*p - '0');
+	close_stream();
+	return value;
 }
 
 static int has_flag(const char *flags, const char *want)
@@ -335,6 +377,44 @@ static int own_mapping(uint64_t start, uint64_t end)
 	return 0;
 }
 
+/* Bytes of [start, end) inside the agent's own ranges. */
+static uint64_t own_overlap(uint64_t start, uint64_t end)
+{
+	uint64_t sum = 0;
+	for (int i = 0; i < own_count; i++) {
+		uint64_t a = start > own_start[i] ? start : own_start[i];
+		uint64_t b = end < own_end[i] ? end : own_end[i];
+		if (a < b)
+			sum += b - a;
+	}
+	return sum;
+}
+
+/* The first address from `a` on (below `end`) outside the own ranges, or end. */
+static uint64_t skip_own(uint64_t a, uint64_t end)
+{
+	for (int moved = 1; moved && a < end;) {
+		moved = 0;
+		for (int i = 0; i < own_count; i++)
+			if (a >= own_start[i] && a < own_end[i]) {
+				a = own_end[i];
+				moved = 1;
+			}
+	}
+	return a < end ? a : end;
+}
+
+/* The first own address in [a, end), or end. */
+static uint64_t next_own(uint64_t a, uint64_t end)
+{
+	for (int i = 0; i < own_count; i++)
+		if (own_start[i] >= a && own_start[i] < end)
+			end = own_start[i];
+	return end;
+}
+
+static void put_part(int pm, const struct vma_obs *v, uint64_t start, uint64_t end);
+
 #define MAX_ARENA_VMAS 2048
 static struct vma_obs arena_vmas[MAX_ARENA_VMAS];
 static uint64_t pm_buf[512];
@@ -374,9 +454,11 @@ static void snapshot(uint64_t id, const char *tag)
 				/* Before 6.2 VM_LOCKONFAULT printed as "??" (no mnemonic yet). */
 				arena_vmas[n].lf = has_flag(linebuf + 8, "lf") || has_flag(linebuf + 8, "??");
 				n++;
-			} else if (cur_lo && own_mapping(cur_start, cur_end)) {
-				outside_lo_kb += (cur_end - cur_start) / 1024;
 			}
+			/* What the agent's own ranges lock, also where a trace mapping merged with one
+			 * (the heap that brk grows). */
+			if (cur_lo)
+				outside_lo_kb += own_overlap(cur_start, cur_end) / 1024;
 		}
 	}
 	close_stream();
@@ -386,6 +468,8 @@ static void snapshot(uint64_t id, const char *tag)
 	put(" ");
 	put(tag);
 	put(" ");
+	put_hex((uint64_t)me);
+	put(" ");
 	put_hex(status_kb("VmLck:"));
 	put(" ");
 	put_hex(outside_lo_kb);
@@ -394,31 +478,39 @@ static void snapshot(uint64_t id, const char *tag)
 	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	for (int i = 0; i < n; i++) {
 		struct vma_obs *v = &arena_vmas[i];
-		put("V ");
-		put_hex(v->start);
-		put(" ");
-		put_hex(v->end);
-		put(" ");
-		put(v->perms);
-		put(v->lo ? " 1" : " 0");
-		put(v->lf ? " 1 " : " 0 ");
-		for (uint64_t a = v->start; a < v->end; a += 512 * PAGE) {
-			uint64_t count = (v->end - a) / PAGE;
-			if (count > 512)
-				count = 512;
-			ssize_t got = pm < 0 ? -1 : pread(pm, pm_buf, count * 8, (off_t)(a / PAGE * 8));
-			char bits[513];
-			for (uint64_t k = 0; k < count; k++)
-				bits[k] = (got == (ssize_t)(count * 8) && (pm_buf[k] >> 63)) ? '1' : '0';
-			bits[count] = 0;
-			put(bits);
-		}
-		put("\n");
+		/* One V line per part of the mapping outside the agent's own ranges. */
+		for (uint64_t from = skip_own(v->start, v->end); from < v->end;
+		     from = skip_own(next_own(from, v->end), v->end))
+			put_part(pm, v, from, next_own(from, v->end));
 	}
 	if (pm >= 0)
 		close(pm);
 	put("Z ");
 	put_hex(id);
+	put("\n");
+}
+
+static void put_part(int pm, const struct vma_obs *v, uint64_t start, uint64_t end)
+{
+	put("V ");
+	put_hex(start);
+	put(" ");
+	put_hex(end);
+	put(" ");
+	put(v->perms);
+	put(v->lo ? " 1" : " 0");
+	put(v->lf ? " 1 " : " 0 ");
+	for (uint64_t a = start; a < end; a += 512 * PAGE) {
+		uint64_t count = (end - a) / PAGE;
+		if (count > 512)
+			count = 512;
+		ssize_t got = pm < 0 ? -1 : pread(pm, pm_buf, count * 8, (off_t)(a / PAGE * 8));
+		char bits[513];
+		for (uint64_t k = 0; k < count; k++)
+			bits[k] = (got == (ssize_t)(count * 8) && (pm_buf[k] >> 63)) ? '1' : '0';
+		bits[count] = 0;
+		put(bits);
+	}
 	put("\n");
 }
 
@@ -439,6 +531,10 @@ static uint64_t free_slot(uint64_t slot, uint64_t len)
 }
 
 /* ---- the child ---- */
+
+static struct result execute(uint64_t id, struct command *c);
+static struct result ask(int p, struct command *c);
+static void serve(uint64_t id);
 
 static void grow_stack(void)
 {
@@ -528,6 +624,11 @@ static void calibrate(void)
 	munmap(probe, PAGE);
 	put("B ");
 	put_hex((uint64_t)syscall(SYS_brk, 0));
+	put(" ");
+	put_hex(stat_field(47)); /* start_brk */
+	/* The overcommit heuristic refuses a single request for more than RAM plus swap. */
+	put("\nL ");
+	put_hex((proc_kb("/proc/meminfo", "MemTotal:") + proc_kb("/proc/meminfo", "SwapTotal:")) / 4);
 	put("\nK ");
 	put_hex(vmas);
 	put(" ");
@@ -620,51 +721,127 @@ static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t nfi
 	}
 	record_own_mappings();
 	alarm((unsigned int)timeout);
+	for (int p = 0; p < MAX_PROCS; p++)
+		if (pipe(cmd_pipe[p]) != 0 || pipe(ack_pipe[p]) != 0) {
+			put("X ");
+			put_hex(id);
+			put(" cannot create pipes\n");
+			flush_out();
+			_exit(1);
+		}
 	for (uint64_t s = 0; s < nsteps; s++) {
 		struct step *st = &steps[s];
-		int64_t ret = 0;
-		int err = 0, sig = 0;
+		struct command c = {s, {0}};
+		struct result r = {0, 0, 0};
 		for (int k = 0; k < 6; k++)
-			if (st->ref[k] >= 0)
-				st->a[k] += returned[st->ref[k]];
+			c.a[k] = st->a[k] + (st->ref[k] >= 0 ? returned[st->ref[k]] : 0);
 		if (st->place_arg >= 0)
-			st->a[st->place_arg] = free_slot(st->a[st->place_arg], st->a[st->place_len]);
-		if (st->nr == TOUCH) {
-			sig = touch(st->a[0], st->a[1]);
-		} else {
-			errno = 0;
-			ret = syscall((long)st->nr, st->a[0], st->a[1], st->a[2], st->a[3], st->a[4], st->a[5]);
-			if (ret == -1)
-				err = errno;
-		}
-		returned[s] = (uint64_t)ret;
+			c.a[st->place_arg] = free_slot(c.a[st->place_arg], c.a[st->place_len]);
+		if (st->proc == 0)
+			r = execute(id, &c);
+		else
+			r = ask(st->proc, &c);
+		returned[s] = (uint64_t)r.ret;
 		put("R ");
 		put_hex(id);
 		put(" ");
 		put_hex(s);
 		put(" ");
-		put_dec(ret);
+		put_dec(r.ret);
 		put(" ");
-		put_hex((uint64_t)err);
+		put_hex((uint64_t)r.err);
 		put(" ");
-		put_hex((uint64_t)sig);
+		put_hex((uint64_t)r.sig);
 		put("\n");
-		if (st->snap) {
-			char tag[20];
-			int i = 19;
-			uint64_t v = s;
-			tag[i] = 0;
-			do {
-				tag[--i] = "0123456789abcdef"[v & 15];
-				v >>= 4;
-			} while (v);
-			snapshot(id, tag + i);
-		}
 		flush_out();
 	}
+	/* Every other process takes its final snapshot and exits; this one last. */
+	for (int p = 1; p < MAX_PROCS; p++)
+		if (proc_pid[p] > 0 && !proc_dead[p]) {
+			struct command c = {FINAL, {0}};
+			if (write(cmd_pipe[p][1], &c, sizeof(c)) == sizeof(c))
+				waitpid(proc_pid[p], NULL, 0);
+		}
 	snapshot(id, "final");
 	flush_out();
 	_exit(0);
+}
+
+/* Runs one step in this process; takes the snapshot the step asks for. */
+static struct result execute(uint64_t id, struct command *c)
+{
+	struct step *st = &steps[c->step];
+	struct result r = {0, 0, 0};
+	if (st->nr == TOUCH) {
+		r.sig = touch(c->a[0], c->a[1]);
+	} else if (st->nr == FORK) {
+		int child = (int)c->a[0];
+		flush_out(); /* the child must not inherit buffered output */
+		pid_t pid = fork();
+		if (pid == 0) {
+			me = child;
+			alarm(0);
+			serve(id);
+		}
+		if (pid < 0) {
+			r.ret = -1;
+			r.err = errno;
+		} else {
+			proc_pid[child] = pid; /* the engine cannot know pids: report 0 */
+		}
+	} else {
+		errno = 0;
+		r.ret = syscall((long)st->nr, c->a[0], c->a[1], c->a[2], c->a[3], c->a[4], c->a[5]);
+		if (r.ret == -1)
+			r.err = errno;
+	}
+	if (st->snap) {
+		char tag[20];
+		int i = 19;
+		uint64_t v = c->step;
+		tag[i] = 0;
+		do {
+			tag[--i] = "0123456789abcdef"[v & 15];
+			v >>= 4;
+		} while (v);
+		snapshot(id, tag + i);
+		flush_out();
+	}
+	return r;
+}
+
+/* Has process p run a step; a process that died answers with its death signal. */
+static struct result ask(int p, struct command *c)
+{
+	struct result r = {0, 0, 0};
+	if (!proc_dead[p] && write(cmd_pipe[p][1], c, sizeof(*c)) == sizeof(*c) &&
+	    read(ack_pipe[p][0], &r, sizeof(r)) == sizeof(r))
+		return r;
+	if (!proc_dead[p]) {
+		int status = 0;
+		waitpid(proc_pid[p], &status, 0);
+		proc_dead[p] = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+	}
+	r.sig = proc_dead[p];
+	return r;
+}
+
+/* A forked process: runs the steps it is sent until told to finish. */
+static void serve(uint64_t id)
+{
+	for (;;) {
+		struct command c;
+		if (read(cmd_pipe[me][0], &c, sizeof(c)) != sizeof(c))
+			_exit(0);
+		if (c.step == FINAL) {
+			snapshot(id, "final");
+			flush_out();
+			_exit(0);
+		}
+		struct result r = execute(id, &c);
+		if (write(ack_pipe[me][1], &r, sizeof(r)) != sizeof(r))
+			_exit(0);
+	}
 }
 
 static void report_status(uint64_t id, int status)
@@ -768,8 +945,10 @@ int main(int argc, char **argv)
 			continue;
 		}
 		pid_t pid = fork();
-		if (pid == 0)
+		if (pid == 0) {
+			setpgid(0, 0); /* the trace's processes form one group, killed together after it */
 			run_child(id, priv, memlock, nfiles, nsteps, timeout);
+		}
 		int status = 0;
 		if (pid < 0) {
 			put("X ");
@@ -778,6 +957,7 @@ int main(int argc, char **argv)
 		} else {
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
+			kill(-pid, SIGKILL);
 			report_status(id, status);
 		}
 		put("D ");

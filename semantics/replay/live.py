@@ -39,6 +39,7 @@ from mmsem.spec.model import Spec
 
 AGENT_SOURCE = Path(__file__).resolve().parent / "agent.c"
 TOUCH = MASK64
+FORK = MASK64 - 1
 PAGE = 4096
 MAX_MAP_COUNT = Path("/proc/sys/vm/max_map_count")
 #: While traces with a small max_map_count run, the system-wide limit is lowered to
@@ -192,12 +193,13 @@ def encode(spec: Spec, trace: Trace, ident: int, fill: int, timeout: int, snap_a
              f"{len(trace.files):x} {len(trace.steps):x} {timeout:x}"]
     for size, hugetlb, writable in trace.files.values():
         lines.append(f"F {size:x} {int(hugetlb):x} {int(writable):x}")
+    procs = process_names(trace)
     for step in trace.steps:
         entry = spec.syscalls[step.call]
-        if step.proc != MAIN:
-            raise ReplayUnavailable(f"{trace.path}: steps in other processes are not replayed yet")
         args = step_arguments(spec, step, entry)
-        if entry.kind == "pseudo":
+        if step.new_process:
+            nr, args = FORK, [procs.index(step.new_process)]
+        elif entry.kind == "pseudo":
             if step.call != "touch":
                 raise ReplayUnavailable(f"{trace.path}: pseudo-step {step.call} cannot be replayed")
             nr = TOUCH
@@ -208,8 +210,13 @@ def encode(spec: Spec, trace: Trace, ident: int, fill: int, timeout: int, snap_a
         # are observed at their expectations and at the end only.
         snap = int((snap_all and fill == 0) or step.expect_state is not None)
         words = " ".join(f"r{a.step:x}+{a.offset:x}" if isinstance(a, Ref) else f"{a:x}" for a in args)
-        lines.append(f"S {nr:x} 0 {snap:x} {placement_word(entry, step)} {words}")
+        lines.append(f"S {nr:x} {procs.index(step.proc):x} {snap:x} {placement_word(entry, step)} {words}")
     return "\n".join(lines) + "\n"
+
+
+def process_names(trace: Trace) -> list[str]:
+    """The trace's processes in the order the agent numbers them: the first, then each fork's."""
+    return [MAIN] + [step.new_process for step in trace.steps if step.new_process]
 
 
 # -- decoding results ---------------------------------------------------------------------------
@@ -223,8 +230,8 @@ def signal_name(number: int) -> str:
 
 def parse_snapshot(lines, start: int) -> tuple[Observation, int]:
     """Parse from an 'O' line to its 'Z' line; returns the observation and the next index."""
-    header = lines[start].split()
-    vmlck_kb, outside_kb = int(header[3], 16), int(header[4], 16)
+    header = lines[start].split()  # O id tag proc vmlck_kb own_locked_kb
+    vmlck_kb, outside_kb = int(header[4], 16), int(header[5], 16)
     pages = {}
     i = start + 1
     while i < len(lines) and not lines[i].startswith("Z "):
@@ -251,7 +258,7 @@ MNEMONICS = {"rd": "VM_READ", "wr": "VM_WRITE", "ex": "VM_EXEC", "sh": "VM_SHARE
 
 def parse_calibration(lines: list[str], spec: Spec) -> Outside:
     """The agent's answer to C: its mappings (M lines), program break (B) and totals (K)."""
-    mappings, brk, totals, probe = [], 0, None, None
+    mappings, brk, start_brk, commit, totals, probe = [], 0, 0, 0, None, None
     for line in lines:
         parts = line.split()
         if parts[:1] == ["M"]:
@@ -264,6 +271,9 @@ def parse_calibration(lines: list[str], spec: Spec) -> Outside:
                                        int(offset, 16) // PAGE if inode != "0" else int(start, 16) // PAGE))
         elif parts[:1] == ["B"]:
             brk = int(parts[1], 16)
+            start_brk = int(parts[2], 16) if len(parts) > 2 else brk
+        elif parts[:1] == ["L"]:
+            commit = int(parts[1], 16)
         elif parts[:1] == ["P"]:
             probe = int(parts[1], 16)
         elif parts[:1] == ["K"]:
@@ -273,12 +283,14 @@ def parse_calibration(lines: list[str], spec: Spec) -> Outside:
     if mappings and len(mappings) != totals[0]:
         raise ReplayUnavailable("the replay agent's mapping list is incomplete")
     if mappings:
-        outside = Outside(mappings=tuple(mappings), brk=brk, mmap_base=TASK_UNMAPPED_BASE)
+        outside = Outside(mappings=tuple(mappings), brk=brk, start_brk=start_brk, commit_pages=commit,
+                          mmap_base=TASK_UNMAPPED_BASE)
         if probe is not None and first_fit_probe(outside) != probe:
             raise ReplayUnavailable(f"the kernel placed a mapping at {probe:#x}, where the model "
                                     f"expects {first_fit_probe(outside):#x}: is the legacy layout in effect?")
         return outside
-    return Outside(vmas=totals[0], pages=totals[1], lockable_pages=totals[2], brk=brk)
+    return Outside(vmas=totals[0], pages=totals[1], lockable_pages=totals[2], brk=brk, start_brk=start_brk,
+                   commit_pages=commit)
 
 
 def first_fit_probe(outside: Outside) -> int:
@@ -401,7 +413,8 @@ class LiveKernel:
     def _run_groups(self, traces, groups, results, snap_all: bool, jobs: int) -> None:
         for (pool, limit), indexes in sorted(groups.items()):
             with sysctl(NR_HUGEPAGES, pool), sysctl(MAX_MAP_COUNT, limit):
-                parts = [indexes[j::jobs] for j in range(jobs if pool == 0 else 1)]
+                ways = jobs if pool == 0 else 1  # a pool is shared: its traces run one at a time
+                parts = [indexes[j::ways] for j in range(ways)]
                 parts = [p for p in parts if p]
                 if len(parts) == 1:
                     batches = [self._run_batch([traces[i] for i in parts[0]], snap_all)]
@@ -421,6 +434,7 @@ class LiveKernel:
         lines, problem = self._talk(text, self.timeout * len(traces) + 30)
         results = [TraceResult(t, self.name) for t in traces]
         done = set()
+        states = {}  # (trace, step) -> the snapshot after it, which the agent sends before the R line
         i = 0
         while i < len(lines):
             line = lines[i]
@@ -437,18 +451,24 @@ class LiveKernel:
                 results[ident].steps.append(StepRecord(step, outcome))
                 results[ident].returns[index] = ret & MASK64
             elif kind == "O":
-                ident, tag = int(rest[0], 16), rest[1]
+                ident, tag, proc = int(rest[0], 16), rest[1], int(rest[2], 16)
                 obs, i = parse_snapshot(lines, i)
                 if tag == "final":
-                    results[ident].final = {MAIN: obs}
+                    results[ident].final[process_names(traces[ident])[proc]] = obs
                 else:
-                    results[ident].steps[int(tag, 16)].state = obs
+                    states[ident, int(tag, 16)] = obs
                 continue
             elif kind == "X":
                 results[int(rest[0], 16)].failure = " ".join(rest[1:])
             elif kind == "D":
                 done.add(int(rest[0], 16))
             i += 1
+        for ident, result in enumerate(results):
+            order = process_names(traces[ident])  # children report their final state first
+            result.final = {name: result.final[name] for name in order if name in result.final}
+        for (ident, index), obs in states.items():
+            if index < len(results[ident].steps):
+                results[ident].steps[index].state = obs
         for ident, result in enumerate(results):
             if ident not in done and result.failure is None:
                 result.failure = problem or "the agent stopped before this trace"

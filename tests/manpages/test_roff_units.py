@@ -8,12 +8,15 @@ request is column 1).
 
 from __future__ import annotations
 
+import gc
 import gzip
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mmsem.manpages.document import Comment, Origin
+from mmsem.manpages.document import Comment, Origin, new_origin
 from mmsem.manpages.lexer import Token
 from mmsem.manpages.roff import parse_text, read_page, tokenize
 from mmsem.spec.source import InputError
@@ -207,6 +210,20 @@ def test_strings_registers_conditionals_and_user_macros():
     assert doc.problems == []
 
 
+def test_self_multiplying_macros_and_strings_stop_at_the_expansion_allowance():
+    doc = page(".de X\n.X\n.X\nw\n..\n.X\n")
+    assert doc.problems == [
+        (at("demo.2", 8, 1), "macro nested too deep: .X"),
+        (at("demo.2", 8, 1), "more than 20000 macro lines and strings expanded; no more are"),
+    ]
+    strings = "".join(f".ds s{n} \\*[s{n + 1}]\\*[s{n + 1}]\n" for n in range(30)) + ".ds s30 x\n\\*[s0]\n"
+    doc = page(strings)
+    assert doc.problems == [
+        (at("demo.2", 34, 1), "string nested too deep: \\*[s20]"),
+        (at("demo.2", 34, 1), "more than 20000 macro lines and strings expanded; no more are"),
+    ]
+
+
 def test_ig_blocks_are_skipped():
     doc = page(".ig\nignored .B text\n..\nKept.\n")
     assert [p.body.text for p in paragraphs(doc)] == ["Kept."]
@@ -398,3 +415,52 @@ def test_unreadable_and_corrupt_pages_are_input_errors(tmp_path):
     with pytest.raises(InputError) as caught:
         read_page(broken)
     assert str(caught.value) == f"{broken}:1:1: cannot decompress: truncated gzip data"
+
+
+# ------------------------------------------------------------------ internals
+
+
+def test_new_origin_is_the_same_value_as_origin():
+    via = Origin("a.2", 3)
+    made = new_origin("b.2", 4, 5, via)
+    assert made == Origin("b.2", 4, 5, via) and hash(made) == hash(Origin("b.2", 4, 5, via))
+    assert (repr(made), str(made), new_origin("c.2", 1)) == (repr(Origin("b.2", 4, 5, via)), "b.2:4:5", Origin("c.2", 1))
+
+
+def test_parsing_makes_no_reference_cycles():
+    """parse() pauses the cycle collector, which is only sound if it leaves no cycles behind."""
+    text = HEAD + ".de Qm\n.B \\\\$1\n..\n.ds Dx words\n.TP\n.Qm TAG\n\\*(Dx\n.RS\n.IP\nmore\n.RE\n"
+    gc.collect()
+    gc.disable()
+    try:
+        doc = parse_text(text + SINCE + ERRORS + SYNOPSIS, "d.2")
+        assert doc.since and doc.errors and doc.prototypes
+        del doc
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+# Fragments that exercise every branch of the lexer and parser when strung together
+# at random, including unterminated escapes, stray block ends and bad .so requests.
+FRAGMENTS = [
+    ".TH x 2", ".SH", ".SH ERRORS", ".SH SYNOPSIS", ".SS", ".PP", ".TP", ".TQ", ".IP", '.IP "\\(bu" 4',
+    ".RS", ".RE", ".nf", ".fi", ".EX", ".EE", ".TS", ".T&", ".TE", "T{", "T}", ".UR", ".UE", ".MT x", ".ME",
+    ".MR", ".SY", ".OP", ".YS", ".B", ".BR a b", '.I "x ""y"', ".de X", "..", ".X a", ".ds s \\*s", ".if",
+    ".ie n", ".el", ".if t \\{", ".\\}", "\\}", ".ig", ".nr a 1+", ".so", ".so man2/x.2", ".do", ".nop",
+    ".am X", ".rm X", ".cc", "\\", "\\f", "\\f(", "\\f[", "\\(", "\\[", "\\*", "\\*(", "\\n[",
+    "\\s(", "\\h'", "\\w'a", "\\C", "\\c", '\\"', "\\#", "\\$1", "\\z", "\\o'", "\\kx", '"',
+    "text", "(since Linux 1.2)", "E2BIG", "(f())", "int f(int);", ";", "(", ")", " ", "\t", ".", "'",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(FRAGMENTS), max_size=5).map("".join), max_size=15).map("\n".join))
+def test_any_arrangement_of_roff_fragments_parses_or_is_refused_as_input(text):
+    try:
+        doc = parse_text(text, "/nonexistent/man2/fuzz.2")
+    except InputError as exc:  # only .so requests may refuse a page
+        assert ".so" in exc.message
+        return
+    for origin, message in doc.problems:
+        assert origin.line >= 1 and origin.col >= 1 and "\n" not in message
