@@ -74,7 +74,7 @@ def _vma_env(vma, start: int, end: int) -> dict:
             "start": start, "end": end}
 
 
-@primitive("ENOMEM", "EINVAL", "EACCES", "EAGAIN", "EFAULT")
+@primitive("ENOMEM", "EINVAL", "EACCES", "EAGAIN", "EFAULT", "EPERM")
 def advise_range(ctx, start, end, advice):
     """Apply one advice value to every mapping of [start, end) (madvise_walk_vmas).
 

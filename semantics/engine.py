@@ -9,6 +9,7 @@ from mmsem.semantics.advice import compile_rules
 from mmsem.semantics.config import Config
 from mmsem.semantics.expr import MASK64
 from mmsem.semantics.layout import FD_BASE
+from mmsem.semantics.namespace import TraceError
 from mmsem.semantics.program import Compiler, Context, Outcome, errno_name, run
 from mmsem.semantics.state import HugePool, MemObject, Mm, Process, System, Vma, new_anon_id
 from mmsem.spec import default_spec
@@ -31,10 +32,11 @@ PROGRAM = MemObject("program", 1 << 40, writable=False)
 
 def add_own_mappings(mm: Mm, mappings) -> None:
     """The process's own mappings, as measured. Each gets its own anon_vma identity, as
-    written program data and stack have, so none merges with another by accident."""
+    written program data, heap and stack have, so none merges with another by accident;
+    one inherited through fork, as the replay agent's trace processes are forked."""
     for m in mappings:
         mm.insert(Vma(m.start, m.end, m.flags, PROGRAM if m.file_backed else None, m.pgoff,
-                      new_anon_id(), own=True))
+                      -new_anon_id(), own=True))
 
 
 def coerce(kind: str, width: int, value) -> int:
@@ -88,8 +90,14 @@ class Engine:
         (`new_process`: the name of the process a fork creates)."""
         entry = self.spec.syscalls[name]
         profile = system.profile
+        if proc not in system.processes:
+            raise TraceError(f"process {proc} does not exist: the fork that was to create it failed")
         if entry.since and profile.version < entry.since:
             return StepResult(Outcome(errno="ENOSYS"))
+        if not profile.mmu and entry.nommu == "enosys":
+            return StepResult(Outcome(errno="ENOSYS"))  # the syscall is not built without an MMU
+        if not profile.mmu and entry.nommu == "unmodelled":
+            raise TraceError(f"{name} without an MMU (mm/nommu.c) is not modelled")
         env = {}
         for arg in entry.args:
             value = args[arg.name] if arg.name in args else arg.default

@@ -10,7 +10,7 @@ import copy
 
 from mmsem.semantics.registry import primitive
 from mmsem.semantics.state import (HPAGE_PAGES, PAGE_SHIFT, VM_DONTCOPY, VM_HUGETLB, VM_LOCKED_MASK, VM_SHARED,
-                                   VM_WIPEONFORK, Mm, Process, SharedPage, Vma, _C)
+                                   VM_WIPEONFORK, Mm, Process, SharedPage, Vma, _C, new_anon_id)
 
 VM_INIT_DEF_MASK = _C["VM_NOHUGEPAGE"]  # the only def_flags bit a child keeps (mm_init)
 
@@ -26,12 +26,15 @@ def fork_mm(parent: Mm) -> Mm:
     child = Mm(outside=copy.copy(parent.outside), def_flags=parent.def_flags & VM_INIT_DEF_MASK,
                brk=parent.brk, start_brk=parent.start_brk)
     child.outside.lock_flags = 0
+    copies: dict = {}  # parent anon_vma identity -> the child's
     for vma in parent.vmas:
         if vma.flags & VM_DONTCOPY:
             continue
         wipe = bool(vma.flags & VM_WIPEONFORK)
+        # anon_vma_fork: the copy gets an anon_vma of its own, chained to the parent's
+        anon = None if wipe or vma.anon is None else copies.setdefault(vma.anon, -new_anon_id())
         child.vmas.append(Vma(vma.start, vma.end, vma.flags & ~VM_LOCKED_MASK, vma.obj, vma.pgoff,
-                              None if wipe else vma.anon, own=vma.own))
+                              anon, own=vma.own))
         if wipe or vma.anon is None:
             continue
         private = not vma.flags & VM_SHARED

@@ -39,6 +39,43 @@ HUGETLB_CHANCE = 0.4
 #: grows the heap by at most HEAP_PAGES.
 HEAP = "HEAP"
 HEAP_PAGES = 24
+#: States that random steps rarely build on their own, set up at the start of a
+#: SETUP_CHANCE share of the traces (weight, config, files, steps; the steps bind the
+#: names they use, with their length in pages): the error paths that need them (EPERM
+#: on sealed mappings, EACCES on read-only files, EAGAIN for locked growth, EFAULT past
+#: the end of a file) then get exercised by the random steps that follow.
+SETUP_CHANCE = 0.3
+_RW = ["PROT_READ", "PROT_WRITE"]
+SETUPS = [
+    (2, {}, {}, [{"mmap": {"len": "4p", "prot": ["PROT_READ"], "flags": ["MAP_PRIVATE", "MAP_ANONYMOUS", "MAP_POPULATE"]},
+                  "as": "SEALED"},
+                 {"mseal": {"addr": "SEALED", "len": "4p"}},
+                 {"madvise": {"addr": "SEALED+1p", "len": "1p", "advice": "MADV_DONTNEED"}}], {"SEALED": 4}),
+    (1, {}, {"SF": {"size": "4p"}},
+     [{"mmap": {"len": "4p", "prot": _RW, "flags": ["MAP_SHARED"], "fd": "SF"}, "as": "SEALED"},
+      {"mseal": {"addr": "SEALED+1p", "len": "2p"}},
+      {"remap_file_pages": {"addr": "SEALED+1p", "size": "1p", "pgoff": 2}}], {"SEALED": 4}),
+    (2, {}, {"SF": {"size": "6p"}},
+     [{"mmap": {"len": "4p", "prot": _RW, "flags": ["MAP_SHARED"], "fd": "SF"}, "as": "SHARED"},
+      {"remap_file_pages": {"addr": "SHARED+1p", "size": "1p", "pgoff": 1 << 52}}], {"SHARED": 4}),
+    (1, {"max_map_count": 12}, {"SF": {"size": "6p"}},
+     [{"mmap": {"len": "4p", "prot": _RW, "flags": ["MAP_SHARED"], "fd": "SF"}, "as": "SHARED"},
+      {"remap_file_pages": {"addr": "SHARED+1p", "size": "1p", "pgoff": 3}}], {"SHARED": 4}),
+    (2, {"privileged": False, "rlimit_memlock": "6p"}, {"SF": {"size": "8p"}},
+     [{"mmap": {"len": "4p", "prot": _RW, "flags": ["MAP_SHARED", "MAP_LOCKED"], "fd": "SF"}, "as": "LOCKED"},
+      {"remap_file_pages": {"addr": "LOCKED", "size": "4p", "pgoff": 4}}], {"LOCKED": 4}),
+    (1, {"privileged": False, "rlimit_memlock": "6p"}, {},
+     [{"mmap": {"len": "4p", "prot": _RW, "flags": ["MAP_PRIVATE", "MAP_ANONYMOUS", "MAP_LOCKED"]}, "as": "LOCKED"},
+      {"mremap": {"old_address": "LOCKED", "old_size": "4p", "new_size": "8p", "flags": ["MREMAP_MAYMOVE"]}}],
+     {"LOCKED": 4}),
+    (2, {}, {"RO": {"size": "4p", "writable": False}},
+     [{"mmap": {"len": "4p", "prot": ["PROT_READ"], "flags": ["MAP_SHARED"], "fd": "RO"}, "as": "READONLY"},
+      {"madvise": {"addr": "READONLY", "len": "1p", "advice": "MADV_REMOVE"}},
+      {"mprotect": {"addr": "READONLY", "len": "1p", "prot": _RW}}], {"READONLY": 4}),
+    (1, {}, {"SF": {"size": "2p"}},
+     [{"mmap": {"len": "6p", "prot": _RW, "flags": ["MAP_SHARED"], "fd": "SF"}, "as": "SHORT"},
+      {"madvise": {"addr": "SHORT", "len": "6p", "advice": "MADV_POPULATE_READ"}}], {"SHORT": 6}),
+]
 #: After a fork: the chance that a step runs in one of the forked processes.
 CHILD_STEP_CHANCE = 0.4
 #: Chance of a field value (mapping type) outside the known ones.
@@ -49,7 +86,7 @@ NEVER_GENERATED = {"MAP_SYNC", "MAP_UNINITIALIZED", "MADV_HWPOISON", "MADV_SOFT_
 #: CAP_SYS_RESOURCE, which the replay may not have (root in a container often lacks it).
 #: Calls that go on past holes and destroy what they meet: from a raw address (below
 #: the arena, where the replay agent's program and data live) only short ranges.
-SMALL_RANGES_ONLY = {"madvise", "munmap", "mprotect"}
+SMALL_RANGES_ONLY = {"madvise", "munmap", "mprotect", "mseal"}
 RLIMITS = [0, 4095, "1p", "4p", "8p", "16p", "64p", "1024p", "2048p"]
 #: Lengths that overflow or exceed the address space. (TASK_SIZE itself is left out: with
 #: address 0, munmap would accept it and unmap the replay agent.)
@@ -62,6 +99,14 @@ class Options:
     #: Mappings the process has outside the arena; needed to aim at max_map_count.
     base_vmas: int = 11
     files: bool = True
+    #: False for a profile without an MMU: calls the model does not describe there are left out.
+    mmu: bool = True
+
+
+def forks(entry) -> bool:
+    """The call creates a process (without an MMU it fails, and steps meant for the
+    child could not run)."""
+    return bool(entry.binds and "process" in entry.binds)
 
 
 class Generator:
@@ -69,7 +114,8 @@ class Generator:
         self.rng = random.Random(seed)
         self.spec = spec or default_spec()
         self.options = options or Options()
-        calls = sorted(self.spec.syscalls)
+        calls = sorted(name for name, entry in self.spec.syscalls.items()
+                       if self.options.mmu or not (entry.nommu == "unmodelled" or forks(entry)))
         self.calls = calls
         self.weights = [STEP_WEIGHTS.get(name, DEFAULT_WEIGHT) for name in calls]
         self.pool = 0  # huge pages in the pool of the trace being generated
@@ -148,6 +194,10 @@ class Generator:
             return self.rng.choice([-1, -1, 77])
         if kind == "bool":
             return self.chance(0.5)
+        if arg.has_default and self.chance(0.8):
+            return arg.default  # reserved or rarely used integers: mostly the usual value
+        if self.chance(0.05):
+            return self.rng.choice([1 << 52, MASK64])  # offsets past any file, wrapping values
         return self.rng.randint(0, 16)
 
     def brk_step(self, names: dict) -> dict:
@@ -201,6 +251,13 @@ class Generator:
                     files[letter]["writable"] = False
         names: dict = {}  # bound name -> length in pages
         steps = []
+        if self.chance(SETUP_CHANCE):
+            usable = [s for s in SETUPS if all(set(step) - {"as"} <= set(self.calls) for step in s[3])]
+            _, setup_config, setup_files, setup_steps, setup_names = rng.choices(usable, [s[0] for s in usable])[0]
+            config.update(setup_config)
+            files.update(setup_files)
+            steps.extend(setup_steps)
+            names.update(setup_names)
         children: list = []  # the processes forks made, as the trace loader names them
         limited = "max_map_count" in config  # near the limit, aim at ranges that split a mapping
         for i in range(rng.randint(1, self.options.steps)):
@@ -221,9 +278,10 @@ class Generator:
                 self.interior_range(args, names)
             if call in SMALL_RANGES_ONLY and not isinstance(args.get("addr", "A"), str):
                 args["len"] = self.pages(0, 10)
-            raw_fixed = {"MAP_FIXED", "MAP_FIXED_NOREPLACE"} & set(args.get("flags", [])) \
+            flag_names = set(args["flags"]) if isinstance(args.get("flags"), list) else set()
+            raw_fixed = {"MAP_FIXED", "MAP_FIXED_NOREPLACE"} & flag_names \
                 and not isinstance(args.get("addr", 0), str)  # would land on the agent's own memory
-            if "MAP_HUGETLB" in args.get("flags", []) and not raw_fixed and self.chance(0.8):
+            if "MAP_HUGETLB" in flag_names and not raw_fixed and self.chance(0.8):
                 args["len"] = f"{rng.randint(1, 3)}h"
             step = {call: args}
             if call == "brk":
@@ -235,7 +293,7 @@ class Generator:
             if entry.placement:
                 bind = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(names) % 26] + ("" if len(names) < 26 else str(len(names)))
                 pages = length_pages(args.get("len", 0))
-                fixed = {"MAP_FIXED", "MAP_FIXED_NOREPLACE"} & set(args.get("flags", []))
+                fixed = {"MAP_FIXED", "MAP_FIXED_NOREPLACE"} & flag_names
                 if fixed and not isinstance(args.get("addr", 0), str):
                     pages = None  # a fixed mapping at a raw address is outside the arena: bind no name to it
                 if pages is not None:

@@ -210,6 +210,32 @@ def locked_pages(ctx, start, length):
 
 
 @function()
+def range_mapped(ctx, start, end):
+    """Every page of [start, end) is mapped (no hole), as mseal requires."""
+    covered = start
+    for vma in ctx.mm.intersecting(start, end):
+        if vma.start > covered:
+            return False
+        covered = vma.end
+    return covered >= end
+
+
+@function()
+def same_file_span(ctx, start, end):
+    """[start, end) lies in mappings that follow each other without a hole, all of the
+    object and with the flags of the mapping at start (remap_file_pages's test)."""
+    first = ctx.mm.find(start)
+    if first is None:
+        return False
+    covered = first.end
+    for vma in ctx.mm.intersecting(first.end, end):
+        if vma.start != covered or vma.obj is not first.obj or vma.flags != first.flags:
+            return False
+        covered = vma.end
+    return covered >= end
+
+
+@function()
 def intersects(ctx, start, end):
     """Some mapping intersects [start, end)."""
     return bool(ctx.mm.intersecting(start, end))

@@ -24,6 +24,7 @@ from mmsem.semantics.state import (
     VM_LOCKONFAULT,
     VM_NORESERVE,
     VM_SHARED,
+    VM_SEALED,
     VM_SPECIAL,
     VM_WRITE,
     Vma,
@@ -118,7 +119,7 @@ def apply_mlockall(ctx, flags):
     return None
 
 
-@primitive("ENOMEM", "EINVAL")
+@primitive("ENOMEM", "EINVAL", "EPERM")
 def unmap_range(ctx, start, end):
     """Unmap [start, end) (do_vmi_align_munmap).
 
@@ -138,8 +139,21 @@ def obj_for(system, fd):
     return system.fds.get(fd) if fd >= 0 else None
 
 
-@primitive("ENOMEM", "EINVAL")
+@primitive("ENOMEM", "EINVAL", "EPERM")
 def map_region(ctx, start, length, vm_flags, fd, pgoff):
+    """Create a mapping of [start, start+length) with vm_flags of file fd (or anonymous
+    memory, fd -1) from page pgoff; see map_object."""
+    return map_object(ctx, start, length, vm_flags, obj_for(ctx.system, fd), pgoff)
+
+
+@primitive("ENOMEM", "EINVAL", "EPERM")
+def map_object_of(ctx, start, length, vm_flags, at, pgoff):
+    """Map [start, start+length) of what the mapping at `at` maps (its file or shmem
+    object), from page pgoff; see map_object."""
+    return map_object(ctx, start, length, vm_flags, ctx.mm.find(at).obj, pgoff)
+
+
+def map_object(ctx, start, length, vm_flags, obj, pgoff):
     """Create a mapping of [start, start+length) with vm_flags (mmap_region, __mmap_complete).
 
     Whatever MAP_FIXED overlaps is unmapped first; a huge page mapping with a
@@ -155,11 +169,23 @@ def map_region(ctx, start, length, vm_flags, fd, pgoff):
     err = vma_ops.unmap_check(system, mm, start, end)
     if err:
         return err
+    # The files of the mappings MAP_FIXED replaces are let go only once the new mapping is
+    # made or has failed (vms_complete_munmap_vmas): until then a shared huge page file
+    # keeps its reservations and pages, which the new mapping's reservation cannot use.
+    vma_ops.unmap(system, mm, start, end, release_objects=False)
+    try:
+        return _map_new(ctx, start, length, vm_flags, obj, pgoff)
+    finally:
+        vma_ops.release_unused_objects(system)
+
+
+def _map_new(ctx, start, length, vm_flags, obj, pgoff):
+    system, mm = ctx.system, ctx.mm
+    end = start + length
     flags = vm_flags
     huge = bool(flags & VM_HUGETLB)
     huge_pages = length // HPAGE_SIZE
     reserve = huge and not flags & VM_NORESERVE
-    vma_ops.unmap(system, mm, start, end)
     # hugetlbfs's mmap handler fails after the old mappings are gone: a hole is left.
     if huge and pgoff % HPAGE_PAGES:
         return "EINVAL"
@@ -167,11 +193,10 @@ def map_region(ctx, start, length, vm_flags, fd, pgoff):
     if reserve:
         # A shared file reserves only the huge pages its reserve map lacks (region_chg).
         indexes = range(pgoff // HPAGE_PAGES, pgoff // HPAGE_PAGES + huge_pages)
-        missing = [i for i in indexes if not (shared and obj_for(system, fd) and i in obj_for(system, fd).resv_map)]
+        missing = [i for i in indexes if not (shared and obj and i in obj.resv_map)]
         if system.pool.available < len(missing):
             return "ENOMEM"
-    if fd >= 0:
-        obj = system.fds[fd]
+    if obj is not None:
         if huge and flags & VM_WRITE:
             # hugetlbfs_file_mmap: a writable mapping (even a private one) extends the file to cover it
             obj.size = max(obj.size, pgoff * PAGE_SIZE + length)
@@ -241,6 +266,23 @@ def protect_range(ctx, start, end, prot, grows):
         tmp = nstart = mm.vmas[j].end
         i = j + 1
     return "ENOMEM" if tmp < end else None
+
+
+@primitive("ENOMEM", "EINVAL")
+def seal_range(ctx, start, end):
+    """Set VM_SEALED on every mapping of [start, end) (mseal_apply), splitting at the
+    ends; a split beyond vm.max_map_count stops the walk with ENOMEM."""
+    mm, system = ctx.mm, ctx.system
+    i = mm.first_from(start)
+    while i < len(mm.vmas) and mm.vmas[i].start < end:
+        vma = mm.vmas[i]
+        if not vma.flags & VM_SEALED:
+            err, i = vma_ops.modify_flags(system, mm, i, max(start, vma.start), min(end, vma.end),
+                                          vma.flags | VM_SEALED)
+            if err:
+                return err
+        i += 1
+    return None
 
 
 @primitive()

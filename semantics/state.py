@@ -64,7 +64,10 @@ class Vma:
     flags: int
     obj: MemObject | None = None  # None for private anonymous memory
     pgoff: int = 0  # page offset of `start` in obj (or start >> PAGE_SHIFT for anonymous)
-    anon: int | None = None  # identity of the anon_vma, once private pages exist
+    # identity of the anon_vma, once private pages exist; negative for one inherited
+    # through fork (its chain holds the parent's), which blocks merges with mappings
+    # that have none (mm/vma.c:is_mergeable_anon_vma)
+    anon: int | None = None
     resv: set = field(default_factory=set)  # hugetlb MAP_PRIVATE: reserved huge page indexes
     own: bool = False  # one of the process's own mappings (Outside.mappings), not the trace's
     # hugetlb MAP_PRIVATE: the reservation owner (the process that mapped it, HPAGE_RESV_OWNER),

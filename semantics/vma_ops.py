@@ -45,8 +45,14 @@ from mmsem.semantics.state import (
 # -- merging and splitting (mm/vma.c) ----------------------------------------------
 
 def anon_compatible(a: int | None, b: int | None) -> bool:
-    """is_mergeable_anon_vma: one side has no anon_vma yet, or both share it."""
-    return a is None or b is None or a == b
+    """is_mergeable_anon_vma: both share one anon_vma, or one side has none yet and the
+    other's was not inherited through fork (negative identities, see Vma.anon: merging
+    would need to copy a chain of parents, vma_had_uncowed_parents)."""
+    if a is None:
+        return b is None or b > 0
+    if b is None:
+        return a > 0
+    return a == b
 
 
 def can_merge(left: Vma, right_flags: int, right_obj, right_pgoff: int, right_anon, right_start: int) -> bool:
@@ -285,17 +291,24 @@ def unmap_check(system: System, mm: Mm, start: int, end: int) -> str | None:
     if not vmas:
         return None
     first, last = vmas[0], vmas[-1]
-    if start > first.start and end < first.end and mm.map_count >= system.max_map_count:
-        return "ENOMEM"
-    if first.flags & VM_HUGETLB and start > first.start and start % HPAGE_SIZE:
-        return "EINVAL"
+    if start > first.start:
+        if end < first.end and mm.map_count >= system.max_map_count:
+            return "ENOMEM"
+        if first.flags & VM_SEALED:
+            return "EPERM"  # checked before splitting: no point splitting what cannot go
+        if first.flags & VM_HUGETLB and start % HPAGE_SIZE:
+            return "EINVAL"
+    if any(vma.flags & VM_SEALED for vma in vmas):
+        return "EPERM"
     if last.flags & VM_HUGETLB and end < last.end and end % HPAGE_SIZE:
         return "EINVAL"
     return None
 
 
-def unmap(system: System, mm: Mm, start: int, end: int) -> None:
-    """Remove [start, end): release locked pages, page tables and huge pages."""
+def unmap(system: System, mm: Mm, start: int, end: int, release_objects: bool = True) -> None:
+    """Remove [start, end): release locked pages, page tables and huge pages. Objects
+    nothing maps any more are freed unless release_objects is false (the caller frees
+    them later with release_unused_objects)."""
     i = mm.first_from(start)
     while i < len(mm.vmas) and mm.vmas[i].start < end:
         vma = mm.vmas[i]
@@ -310,7 +323,8 @@ def unmap(system: System, mm: Mm, start: int, end: int) -> None:
             pieces.append(vma.copy_range(cut_end, vma.end))
         mm.vmas[i:i + 1] = pieces
         i += len(pieces)
-    release_unused_objects(system)
+    if release_objects:
+        release_unused_objects(system)
 
 
 def release_pages(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
@@ -395,12 +409,17 @@ def pageout(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
 
 def punch_hole(system: System, obj, first: int, count: int) -> None:
     """Free pages [first, first+count) of a file (fallocate PUNCH_HOLE): every mapping of
-    them, in every process, loses them; private copies made from them stay."""
+    them, in every process, loses them; private copies made from them stay. A huge page
+    file frees only the huge pages wholly inside the range (hugetlbfs_punch_hole rounds
+    the hole inwards)."""
+    if obj.hugetlb:
+        low, high = -(-first // HPAGE_PAGES), (first + count) // HPAGE_PAGES
+        first, count = low * HPAGE_PAGES, max(0, high - low) * HPAGE_PAGES
     indexes = range(first, first + count)
     obj.cached.difference_update(indexes)
     if obj.hugetlb:
         pool = system.pool
-        for index in {i // HPAGE_PAGES for i in indexes if i % HPAGE_PAGES == 0}:
+        for index in range(first // HPAGE_PAGES, (first + count) // HPAGE_PAGES):
             if index in obj.huge_pages:
                 obj.huge_pages.discard(index)
                 pool.free += 1

@@ -240,6 +240,7 @@ def _syscall(located: Located, constants: dict, flagsets: dict, errnos: dict, si
         examples=tuple(data.get("examples", ())),
         placement=data.get("placement"),
         binds=data.get("binds"),
+        nommu=data.get("nommu"),
     )
 
 

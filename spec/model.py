@@ -156,6 +156,8 @@ class Syscall:
     #: For calls that return an address: `as:` may bind it; `size` is the length of the
     #: mapping at that address (an expression over the arguments), for labels.
     binds: dict | None = None
+    #: Without an MMU: "enosys" (not built), "unmodelled" (mm/nommu.c differs), or None (as modelled).
+    nommu: str | None = None
 
     def arg(self, name: str) -> Arg | None:
         for arg in self.args:

@@ -33,7 +33,7 @@ pools = st.integers(min_value=0, max_value=4)
 
 
 def random_trace_text(seed: int, steps: int, kernel: str, pool: int) -> str:
-    data = Generator(seed, options=Options(steps=steps)).trace(f"random-{seed}")
+    data = Generator(seed, options=Options(steps=steps, mmu=not kernel.startswith("nommu-"))).trace(f"random-{seed}")
     config = data.setdefault("config", {})
     config["kernel"] = kernel
     config["hugetlb_pages"] = pool

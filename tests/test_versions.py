@@ -1,0 +1,121 @@
+"""Version profiles: every syscall and flag with a since-version behaves as absent before it.
+
+For each one, a small trace runs on the profile just before its since-version and on
+the profile of that version. A syscall is ENOSYS before; a flag is EINVAL before
+(or, for the flags old kernels silently ignored, gives the outcome of the same call
+without it) and is accepted from its version on: the outcome there is the outcome
+the running kernel's profile gives.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mmsem.semantics.engine import Engine
+from mmsem.semantics.program import Outcome
+from mmsem.semantics.runner import run_engine
+from mmsem.semantics.trace import parse_trace
+from mmsem.spec import default_spec
+
+SPEC = default_spec()
+ENGINE = Engine(SPEC)
+CURRENT = "6.18"
+
+MAPPING = "- mmap: {len: 4p, prot: [PROT_READ, PROT_WRITE], flags: [MAP_PRIVATE, MAP_ANONYMOUS, MAP_POPULATE]}\n  as: A\n"
+
+#: Per flag set: the steps before, and the step that passes {flags} (the last step's
+#: outcome is what the test compares).
+FLAG_TRACES = {
+    "madvise": (MAPPING, "- madvise: {{addr: A, len: 1p, advice: {flags}}}\n"),
+    "mlock2": (MAPPING, "- mlock2: {{addr: A, len: 1p, flags: [{flags}]}}\n"),
+    "mlockall": ("", "- mlockall: {{flags: [MCL_CURRENT, {flags}]}}\n"),
+    "mremap": (MAPPING, "- mremap: {{old_address: A, old_size: 1p, new_size: 1p, flags: [MREMAP_MAYMOVE, {flags}]}}\n"),
+    "mmap": ("", "- mmap: {{len: 1p, prot: [PROT_READ, PROT_WRITE], flags: [{flags}], fd: {fd}}}\n"),
+}
+#: mmap values of the MAP_TYPE field: how each is used (flags, fd).
+MAP_TYPES = {"MAP_SHARED_VALIDATE": ("MAP_SHARED_VALIDATE", "F"), "MAP_DROPPABLE": ("MAP_DROPPABLE, MAP_ANONYMOUS", -1)}
+#: A call with each since-version, and the step that makes it.
+CALL_STEPS = {
+    "mlock2": "- mlock2: {addr: A, len: 1p}\n",
+    "mseal": "- mseal: {addr: A, len: 1p}\n",
+    "remap_file_pages": "- remap_file_pages: {addr: A, size: 1p}\n",
+}
+
+
+def version_before(since: tuple[int, ...]) -> str:
+    """The profile name of the last release before `since` (X.Y or X.Y.Z)."""
+    if len(since) > 2 and since[2] > 0:
+        return f"{since[0]}.{since[1]}"
+    if since[1] > 0:
+        return f"{since[0]}.{since[1] - 1}"
+    return f"{since[0] - 1}.99"
+
+
+def version_of(since: tuple[int, ...]) -> str:
+    """The first profile (profiles are X.Y) that has `since`: for X.Y.Z, Z > 0, it is X.Y+1."""
+    if len(since) > 2 and since[2] > 0:
+        return f"{since[0]}.{since[1] + 1}"
+    return f"{since[0]}.{since[1]}"
+
+
+def last_outcome(text: str, kernel: str) -> Outcome:
+    trace = parse_trace(f"config: {{kernel: '{kernel}'}}\nfiles: {{F: {{size: 4p}}}}\n" + text, f"<{kernel}>")
+    return run_engine(trace, ENGINE).steps[-1].outcome
+
+
+def flag_trace(flagset: str, flags: str, fd="-1") -> str:
+    before, step = FLAG_TRACES[flagset]
+    return "steps:\n" + before + step.format(flags=flags, fd=fd)
+
+
+def with_and_without(flagset: str, flag) -> tuple[str, str | None]:
+    """The trace passing the flag, and the same trace without it (for ignored flags)."""
+    if flagset != "mmap":
+        return flag_trace(flagset, flag.name), None
+    if flag.name in MAP_TYPES:
+        flags, fd = MAP_TYPES[flag.name]
+        return flag_trace("mmap", flags, fd), None
+    return (flag_trace("mmap", f"MAP_PRIVATE, MAP_ANONYMOUS, {flag.name}"),
+            flag_trace("mmap", "MAP_PRIVATE, MAP_ANONYMOUS"))
+
+
+def versioned_flags():
+    for flagset in SPEC.flagsets.values():
+        if flagset.name not in FLAG_TRACES:
+            continue
+        for flag in flagset.flags:
+            if flag.since:
+                yield pytest.param(flagset.name, flag, id=f"{flagset.name}-{flag.name}")
+
+
+@pytest.mark.parametrize("name", sorted(CALL_STEPS))
+def test_syscall_is_enosys_before_its_version(name):
+    since = SPEC.syscalls[name].since
+    text = "steps:\n- mmap: {len: 4p, prot: [PROT_READ], flags: [MAP_SHARED], fd: F}\n  as: A\n" + CALL_STEPS[name]
+    assert last_outcome(text, version_before(since)) == Outcome(errno="ENOSYS")
+    assert last_outcome(text, version_of(since)) != Outcome(errno="ENOSYS")
+
+
+def test_every_versioned_syscall_is_covered():
+    assert {name for name, entry in SPEC.syscalls.items() if entry.since} == set(CALL_STEPS)
+
+
+def test_every_versioned_flag_set_is_covered():
+    have = {fs.name for fs in SPEC.flagsets.values() if any(f.since for f in fs.flags)}
+    assert have == set(FLAG_TRACES)
+
+
+@pytest.mark.parametrize("flagset, flag", list(versioned_flags()))
+def test_flag_before_and_at_its_version(flagset, flag):
+    text, without = with_and_without(flagset, flag)
+    before = version_before(flag.since)
+    outcome = last_outcome(text, before)
+    owner = SPEC.syscalls.get(flagset)
+    if owner is not None and owner.since and SPEC.profile(before).version < owner.since:
+        assert outcome == Outcome(errno="ENOSYS")  # the call itself is younger than that kernel
+    elif flag.before_since == "einval":
+        assert outcome == Outcome(errno="EINVAL")
+    else:
+        assert without is not None and outcome == last_outcome(without, before)
+    if getattr(flag, "action", None) != "unmodelled":  # e.g. MADV_HWPOISON: the model stops there
+        assert last_outcome(text, version_of(flag.since)) == last_outcome(text, CURRENT)
