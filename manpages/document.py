@@ -126,6 +126,10 @@ class Prototype:
     # "const void addr[.len]"), e.g. "int mlock2(const void addr[.len], size_t len, unsigned int flags);"
     text: str
     origin: Origin
+    # The plain text the declaration was read from and where in it the declaration
+    # starts, so that a rule can place a finding on one word of it.
+    span: Span | None = field(default=None, repr=False, compare=False)
+    offset: int = field(default=0, repr=False, compare=False)
 
 
 @dataclass

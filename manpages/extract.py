@@ -191,7 +191,7 @@ def _prototype(statement: str, body: Span, start: int) -> Prototype | None:
     text = text.replace("( ", "(").replace(" )", ")").replace(" ,", ",").replace(" ;", ";")
     for m in _PROTO_NAME_RE.finditer(text):
         if m.group(1) not in _C_KEYWORDS:
-            return Prototype(m.group(1), text, body.origin_at(start))
+            return Prototype(m.group(1), text, body.origin_at(start), body, start)
     return None
 
 

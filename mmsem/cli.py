@@ -118,6 +118,58 @@ def cmd_kernels(args) -> int:
     return EXIT_OK
 
 
+def cmd_lint(args) -> int:
+    from mmsem.manpages import lint, output
+
+    if args.list_rules:
+        print(output.rule_table(lint.select_rules(None, [])))
+        return EXIT_OK
+    config = lint.load_config()
+    select = lint_names(args.select) if args.select is not None else config.select
+    ignore = lint_names(args.ignore) if args.ignore is not None else config.ignore
+    kernel = kernel_backend("live") if args.kernel else None
+    linter = lint.Linter(args.kernel_version or config.kernel_version, select, ignore, kernel=kernel)
+    if args.pages:
+        paths = [lint.resolve_page(page) for page in args.pages]
+    else:
+        paths, wanted = lint.installed_pages(linter.spec)
+        if not paths:
+            raise InputError("mmsem lint", 1, 1, "none of the pages of the modelled calls is installed "
+                             f"(looked for {', '.join(wanted)} with man -w); install them or name pages to lint")
+    findings = linter.lint_paths(paths)
+    rendered = output.render(args.format, findings, linter.rules)
+    if rendered:
+        print(rendered)
+    if args.format == "text":
+        counted = f"{len(findings)} finding{'s' * (len(findings) != 1)}" if findings else "no findings"
+        print(f"mmsem lint: {counted} in {linter.pages} page{'s' * (linter.pages != 1)} "
+              f"(judged against Linux {linter.profile.name})", file=sys.stderr)
+    return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def lint_names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def cmd_draft(args) -> int:
+    from pathlib import Path
+
+    from mmsem.manpages.draft import Drafter, draft_to
+
+    if args.all == bool(args.name):
+        raise InputError("draft", 1, 1, "give a page or system call NAME, or --all (with -o DIR)")
+    if args.all and not args.output:
+        raise InputError("draft", 1, 1, "--all writes one file per page: give -o DIR")
+    drafter = Drafter()
+    if drafter.examples is None:
+        print("mmsem draft: no examples/ directory next to the spec; the pages have no EXAMPLES", file=sys.stderr)
+    names = list(drafter.pages) if args.all else [args.name]
+    texts = draft_to(drafter, names, Path(args.output) if args.output else None, args.force, into_dir=args.all)
+    if not args.output:
+        sys.stdout.write(next(iter(texts.values())))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mmsem", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -150,6 +202,27 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--refresh", action="store_true", help="fetch the registry's newest build even if one is cached")
     kernels_sub.add_parser("list", help="list the cached kernel images")
     kernels.set_defaults(func=cmd_kernels)
+
+    lint = sub.add_parser("lint", help="check man pages against the spec (structure, errors, flags, synopsis)")
+    lint.add_argument("pages", nargs="*", metavar="PAGE",
+                      help="page files or names (mlock.2); default: the installed pages of the modelled calls")
+    lint.add_argument("--kernel-version", default=None, metavar="X.Y",
+                      help="the kernel version the pages are judged against (default: the running kernel's)")
+    lint.add_argument("--kernel", action="store_true", help="let claim rules check their evidence on the live kernel")
+    lint.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    lint.add_argument("--select", default=None, metavar="R,..",
+                      help="run only these rules (ids, names, id prefixes such as MM2, or categories)")
+    lint.add_argument("--ignore", default=None, metavar="R,..", help="do not run these rules")
+    lint.add_argument("--list-rules", action="store_true", help="list the rules and exit")
+    lint.set_defaults(func=cmd_lint)
+
+    draft = sub.add_parser("draft", help="write a man page (man-pages style) for a modelled call from the spec")
+    draft.add_argument("name", nargs="?", metavar="NAME", help="a system call (munlock) or page (mlock.2)")
+    draft.add_argument("--all", action="store_true", help="draft every modelled page into -o DIR")
+    draft.add_argument("-o", dest="output", metavar="FILE", default=None,
+                       help="write to FILE (with --all: the directory DIR) instead of standard output")
+    draft.add_argument("--force", action="store_true", help="replace files that exist")
+    draft.set_defaults(func=cmd_draft)
 
     check = sub.add_parser("check-spec", help="validate a spec directory (schema and semantic checks)")
     check.add_argument("dir", nargs="?", default=None, help="spec directory (default: the packaged spec)")

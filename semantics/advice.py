@@ -137,7 +137,9 @@ def visit(ctx, rule: ValueRule, i: int, start: int, end: int) -> tuple[str | Non
         vma_ops.pageout(system, mm, vma, start, end)
         return None, i
     if action == "lazy_free":
-        mm.lazyfree.update(p for p in range(start >> PAGE_SHIFT, end >> PAGE_SHIFT) if p in mm.cow)
+        # pages a forked process also maps are skipped (madvise_free_pte_range: mapcount != 1)
+        mm.lazyfree.update(p for p in range(start >> PAGE_SHIFT, end >> PAGE_SHIFT)
+                           if p in mm.cow and vma_ops.exclusive(mm, p))
         return None, i
     if action == "remove":
         vma_ops.punch_hole(system, vma.obj, vma.pgoff_at(start), (end - start) >> PAGE_SHIFT)

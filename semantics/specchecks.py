@@ -16,9 +16,10 @@ from mmsem.semantics.namespace import FUNCTIONS
 from mmsem.semantics.advice import compile_rules
 from mmsem.semantics.effects import PRIMITIVES
 from mmsem.semantics.program import Compiler
-from mmsem.semantics.trace import PURE_FUNCTIONS
-from mmsem.spec.loader import load_spec
+from mmsem.semantics.trace import PURE_FUNCTIONS, parse_trace
+from mmsem.spec.loader import PACKAGE_DIR, load_spec
 from mmsem.spec.model import Spec, Syscall
+from mmsem.spec.properties import load_properties
 from mmsem.spec.source import InputError
 
 
@@ -57,6 +58,24 @@ def _placement_errors(spec: Spec, entry: Syscall) -> list[InputError]:
     return out
 
 
+def _property_errors(directory: str | Path | None, spec: Spec, spec_is_sound: bool) -> list[InputError]:
+    """The behaviour-property catalogue (properties/, see mmsem.spec.properties): schema,
+    patterns, examples, and, against a sound spec, its names and witness traces."""
+    folder = Path(directory or PACKAGE_DIR) / "properties"
+    if not folder.is_dir():
+        return []
+    errors: list[InputError] = []
+    # Against a broken spec every name and witness could fail: report the spec's defects alone.
+    catalogue = load_properties(folder, errors, spec if spec_is_sound else None)
+    if spec_is_sound:
+        for prop in catalogue:
+            try:
+                parse_trace(prop.witness, prop.path, spec)
+            except InputError as exc:
+                errors.append(prop.relocate(exc))
+    return errors
+
+
 def check_spec(directory: str | Path | None = None) -> list[InputError]:
     """Every defect of the spec directory, in file order."""
     errors: list[InputError] = []
@@ -75,5 +94,6 @@ def check_spec(directory: str | Path | None = None) -> list[InputError]:
                 compile_rules(flagset, spec)
             except InputError as exc:
                 errors.append(exc)
+    errors.extend(_property_errors(directory, spec, spec_is_sound=not errors))
     unique = {str(e): e for e in errors}
     return sorted(unique.values(), key=lambda e: (e.path, e.line, e.col, e.message))

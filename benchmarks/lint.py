@@ -1,0 +1,122 @@
+"""`mmsem lint` wall time next to `mandoc -Tlint` on the same pages, in the same run.
+
+    python3 benchmarks/lint.py [--dir DIR ...] [--runs R] [--select R,..]
+
+By default it measures two corpora: the installed man2 pages, then man2 and man3
+together. For each it times, as medians of R runs:
+
+- the API: ``Linter(...).lint_paths(pages)`` in this process (spec loading and rule
+  registration included, interpreter start-up and imports not);
+- the CLI: one ``mmsem lint --kernel-version 6.18 PAGE...`` process over all pages
+  (start-up, imports and output included, output sent to /dev/null);
+- mandoc: ``mandoc -Tlint`` once per page, from one shell loop.
+
+and prints each as a ratio to mandoc's time (the target is at most 2x), by the
+wall clock and by CPU time (user + system, which a busy machine disturbs less).
+Absolute times depend on the machine; the ratios are what to quote. --select
+times a subset of the rules (say structure,coverage,synopsis), for both the API and
+the CLI. Both tools are given
+the same files: mmsem lints a page reached through a link once, as its target,
+so links are left out of the list for both; a ``.so`` page is given to both and
+each resolves it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+from mmsem.manpages.lint import Linter
+
+BUDGET = 2.0
+CORPORA = {"man2": ["/usr/share/man/man2"], "man2+man3": ["/usr/share/man/man2", "/usr/share/man/man3"]}
+
+
+def pages_in(directories: list[str]) -> list[str]:
+    """Each page file once: links (munmap.2.gz -> mmap.2.gz) are left out, as mmsem
+    would lint them as their targets anyway and mandoc should not read them twice."""
+    pages = []
+    for directory in directories:
+        pages.extend(os.path.join(directory, name) for name in sorted(os.listdir(directory)))
+    return [page for page in pages if os.path.isfile(page) and not os.path.islink(page)]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+SELECT: list | None = None  # --select, split
+
+
+def time_api(pages: list[str]) -> tuple[float, float, int, int]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    linter = Linter("6.18", select=SELECT)
+    findings = linter.lint_paths(pages)
+    return time.perf_counter() - wall, time.process_time() - cpu, linter.pages, len(findings)
+
+
+def time_children(argv: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of a child process."""
+    wall, cpu = time.perf_counter(), _children_cpu()
+    with open(os.devnull, "w") as sink:
+        done = subprocess.run(argv, stdout=sink, stderr=sink, check=False)
+    if argv[0] == sys.executable and done.returncode not in (0, 1):
+        raise SystemExit(f"mmsem lint failed with exit code {done.returncode}")
+    return time.perf_counter() - wall, _children_cpu() - cpu
+
+
+def time_cli(pages: list[str]) -> tuple[float, float]:
+    select = ["--select", ",".join(SELECT)] if SELECT else []
+    return time_children([sys.executable, "-m", "mmsem", "lint", "--kernel-version", "6.18", *select, *pages])
+
+
+def time_mandoc(pages: list[str]) -> tuple[float, float]:
+    return time_children(["sh", "-c", 'for f; do mandoc -Tlint "$f" >/dev/null 2>&1; done', "sh", *pages])
+
+
+def measure(name: str, pages: list[str], runs: int) -> None:
+    api, cli, mandoc = [], [], []
+    linted = found = 0
+    for _ in range(runs):
+        wall, cpu, linted, found = time_api(pages)
+        api.append((wall, cpu))
+        cli.append(time_cli(pages))
+        mandoc.append(time_mandoc(pages))
+    print(f"{name}: {len(pages)} page files, {linted} pages linted, {found} findings; medians of {runs} runs")
+    for n, clock in enumerate(("wall", "CPU")):
+        base = statistics.median(m[n] for m in mandoc)
+        api_ratio = statistics.median(a[n] for a in api) / base
+        cli_ratio = statistics.median(c[n] for c in cli) / base
+        verdict = "within" if max(api_ratio, cli_ratio) <= BUDGET else "OVER"
+        print(f"  {clock:>4}: API / mandoc = {api_ratio:.2f}x   CLI / mandoc = {cli_ratio:.2f}x   "
+              f"({verdict} the {BUDGET:.0f}x budget; mandoc {base:.2f} s here)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", action="append", help="a directory of pages (repeatable); default: man2, man2+man3")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--select", default=None, help="time only these rules (as mmsem lint --select)")
+    args = parser.parse_args(argv)
+    global SELECT
+    SELECT = [part for part in args.select.split(",") if part] if args.select else None
+    if shutil.which("mandoc") is None:
+        print("mandoc is not installed (apt-get install mandoc)", file=sys.stderr)
+        return 2
+    corpora = {"pages": args.dir} if args.dir else CORPORA
+    for name, directories in corpora.items():
+        directories = [d for d in directories if os.path.isdir(d)]
+        if directories:
+            measure(name, pages_in(directories), args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
