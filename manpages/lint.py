@@ -66,25 +66,37 @@ def packaged_spec():
     import sys
 
     from mmsem import __version__
-    from mmsem.spec import PACKAGE_DIR, default_spec
+    from mmsem.spec import PACKAGE_DIR, load_spec
 
-    key = hashlib.sha256(f"{__version__} {sys.version}".encode())
-    for path in sorted(Path(PACKAGE_DIR).rglob("*")):
-        if path.suffix in (".yaml", ".json"):
-            stat = path.stat()
-            key.update(f"{path.relative_to(PACKAGE_DIR)} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    def files_key() -> str:
+        key = hashlib.sha256(f"{__version__} {sys.version}".encode())
+        for path in sorted(Path(PACKAGE_DIR).rglob("*")):
+            if path.suffix in (".yaml", ".json"):
+                stat = path.stat()
+                key.update(f"{path.relative_to(PACKAGE_DIR)} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+        return key.hexdigest()[:24]
+
+    key = files_key()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    cache = Path(base, "mmsem", f"spec-{key.hexdigest()[:24]}.pickle")
+    cache = Path(base, "mmsem", f"spec-{key}.pickle")
     try:
         return pickle.loads(cache.read_bytes())
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
         pass
-    spec = default_spec()
+    # Read the files afresh (not default_spec(), which a long-lived process may have
+    # loaded before they changed), and keep the result only if they did not change
+    # while it was read: the cache must never hold another version of the spec.
+    spec = load_spec(PACKAGE_DIR)
+    if files_key() != key:
+        return spec
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         partial = cache.with_suffix(f".{os.getpid()}.tmp")
         partial.write_bytes(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(partial, cache)
+        for old in cache.parent.glob("spec-*.pickle"):  # caches of earlier spec files
+            if old != cache:
+                old.unlink(missing_ok=True)
     except OSError:
         pass
     return spec

@@ -20,7 +20,8 @@ from mmsem.spec import source
 SPEC_DIR = Path(__file__).resolve().parent
 HEADERS = ("linux/mman.h", "asm/unistd.h", "errno.h", "signal.h")
 #: Names used by the specs through expressions rather than flag lists.
-EXTRA_NAMES = ("MAP_TYPE", "MAP_HUGE_SHIFT", "MAP_HUGE_MASK", "MAP_HUGE_2MB", "MAP_HUGE_1GB", "PROT_NONE")
+EXTRA_NAMES = ("MAP_TYPE", "MAP_HUGE_SHIFT", "MAP_HUGE_MASK", "MAP_HUGE_2MB", "MAP_HUGE_1GB", "PROT_NONE",
+               "MAP_FILE")
 
 
 def wanted_names(spec_dir: Path) -> list[str]:

@@ -26,6 +26,7 @@ from mmsem.spec.model import (
     Step,
     Syscall,
     Trait,
+    UnmodelledError,
     make_profile,
     parse_version,
 )
@@ -129,7 +130,8 @@ def _flagset(located: Located, constants: dict, errnos: dict, errors: _Errors) -
             if entry_reject["errno"] not in errnos:
                 errors.add(located.error(pointer + ("rejects", j, "errno"), f"unknown errno {entry_reject['errno']}"))
             rejects.append(Reject(entry_reject["errno"], entry_reject["when"], entry_reject["text"],
-                                  entry_reject.get("cite", ""), _origin(located, pointer + ("rejects", j))))
+                                  entry_reject.get("cite", ""), _origin(located, pointer + ("rejects", j)),
+                                  _version(entry_reject.get("since"))))
         for key in ("set", "clear"):
             for j, flag_name in enumerate(entry.get(key, [])):
                 if flag_name not in constants:
@@ -194,7 +196,8 @@ def _steps(located: Located, errnos: dict, signals: dict, errors: _Errors) -> tu
                     if key in entry and entry[key] not in errnos:
                         errors.add(located.error(pointer + ("raises", j, key), f"unknown errno {entry[key]}"))
                 raises.append(Raise(entry["errno"], entry["text"], entry.get("from"), entry.get("cite", ""),
-                                    entry.get("nondeterministic", ""), _origin(located, pointer + ("raises", j))))
+                                    entry.get("nondeterministic", ""), _origin(located, pointer + ("raises", j)),
+                                    _version(entry.get("since"))))
             steps.append(Step(op, origin, pointer, id=item[op], when=item.get("when"),
                               args=tuple(item.get("args", {}).items()), raises=tuple(raises),
                               cite=item.get("cite", ""), positions=positions, bind=item.get("bind")))
@@ -207,6 +210,9 @@ def _steps(located: Located, errnos: dict, signals: dict, errors: _Errors) -> tu
 def _syscall(located: Located, constants: dict, flagsets: dict, errnos: dict, signals: dict,
              errors: _Errors) -> Syscall:
     data = located.data
+    for i, entry in enumerate(data.get("unmodelled_errors", ())):
+        if entry["errno"] not in errnos:
+            errors.add(located.error(("unmodelled_errors", i, "errno"), f"unknown errno {entry['errno']}"))
     args = []
     for i, entry in enumerate(data.get("args", [])):
         if entry["kind"] == "flags" and entry.get("flagset") not in flagsets:
@@ -241,6 +247,8 @@ def _syscall(located: Located, constants: dict, flagsets: dict, errnos: dict, si
         placement=data.get("placement"),
         binds=data.get("binds"),
         nommu=data.get("nommu"),
+        unmodelled_errors=tuple(UnmodelledError(e["errno"], e["text"], e.get("cite", ""))
+                                for e in data.get("unmodelled_errors", ())),
     )
 
 

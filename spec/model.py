@@ -59,6 +59,7 @@ class Reject:
     text: str
     cite: str = ""
     origin: Origin | None = None
+    since: tuple[int, ...] | None = None  # the condition does not exist in older kernels
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,16 @@ class Raise:
     cite: str = ""
     nondeterministic: str = ""
     origin: Origin | None = None
+    since: tuple[int, ...] | None = None  # the cause does not exist in older kernels
+
+
+@dataclass(frozen=True)
+class UnmodelledError:
+    """An error the call really has that the model leaves out on purpose."""
+
+    errno: str
+    text: str
+    cite: str = ""
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,7 @@ class Syscall:
     binds: dict | None = None
     #: Without an MMU: "enosys" (not built), "unmodelled" (mm/nommu.c differs), or None (as modelled).
     nommu: str | None = None
+    unmodelled_errors: tuple[UnmodelledError, ...] = ()
 
     def arg(self, name: str) -> Arg | None:
         for arg in self.args:

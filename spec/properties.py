@@ -383,8 +383,21 @@ class _Loader:
         return prop if self.examples_hold(located, base, prop) else None
 
     def examples_hold(self, located: Located, base: tuple, prop: Property) -> bool:
-        """Our own sentences for the property read as they should."""
+        """Our own sentences for the property read as they should.
+
+        The statement is an example too: a page that states the property in our words
+        (mmsem draft copies must-know statements) must read as stating it.
+        """
         ok = True
+        statement = [normalise(s)[0] for s in re.split(r"(?<=\.)\s+(?=[A-Z])", prop.statement)]
+        asserted = any(prop.assertion(s) for s in statement)
+        if prop.asserts and not asserted:
+            self.error(located, base + ("statement",), f"the statement of {prop.id} does not read as an assertion")
+            ok = False
+        denied = [s for s in statement if prop.denial(s)]
+        if denied and not asserted:  # a block that asserts qualifies its own denials
+            self.error(located, base + ("statement",), f"the statement of {prop.id} reads as a denial: {denied[0]!r}")
+            ok = False
         for kind in ("denies", "asserts", "neutral"):
             for j, sentence in enumerate(prop.examples.get(kind) or []):
                 text, _ = normalise(sentence)

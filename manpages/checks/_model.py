@@ -85,7 +85,8 @@ def errno_causes(spec, profile, name: str) -> dict:
             for flag in flagset.flags:
                 if flag_available(flag, profile):
                     for reject in flag.rejects:
-                        _add(causes, reject.errno, flag.name)
+                        if not (reject.since and profile.version < reject.since):
+                            _add(causes, reject.errno, flag.name)
         causes = {errno: tuple(labels) for errno, labels in causes.items()}
     _CACHE[key] = (spec, causes)
     return causes
@@ -113,7 +114,8 @@ def _walk(spec, profile, program, where: str, seen: frozenset, causes: dict) -> 
             _add(causes, step.errno, f"{where}check {step.id}")
         elif step.op == "do":
             for raised in step.raises:
-                _add(causes, raised.errno, f"{where}{step.id}")
+                if not (raised.since and profile.version < raised.since):
+                    _add(causes, raised.errno, f"{where}{step.id}")
         elif step.op == "call" and step.id not in seen:
             _walk(spec, profile, spec.procedures[step.id].program, f"{step.id}: ", seen | {step.id}, causes)
 

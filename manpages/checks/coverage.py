@@ -98,23 +98,27 @@ def check_unproducible_errno(ctx):
     An entry scoped to calls, "(mlock(), mlock2(), and munlock())", is judged for
     each modelled call it names; an entry without scope only when the spec models
     every call of the page, and then if none of them can fail that way. Entries
-    about other kernels or systems ("(Not on Linux)") are skipped. Errors that the
-    model leaves out on purpose (file-system and configuration errors such as
-    ENODEV) show up here too: the finding says that page and spec disagree, and the
-    reader decides which one is short.
+    about other kernels or systems ("(Not on Linux)") are skipped, and so are the
+    errors the spec lists as real but left out of the model on purpose
+    (``unmodelled_errors``: file-system and configuration errors such as ENODEV).
     """
     doc = ctx.document
     judged = {entry.name: entry for entry in _judged_calls(ctx)}
     whole_page = bool(doc.names) and all(name in judged for name in doc.names)
+
+    def possible(errno, name):
+        return errno in errno_causes(ctx.spec, ctx.profile, name) or any(
+            e.errno == errno for e in ctx.spec.syscalls[name].unmodelled_errors)
+
     for entry in doc.errors:
         if not entry_applies(entry, ctx.profile):
             continue
         if entry.scope:
             for name in entry.scope:
-                if name in judged and entry.errno not in errno_causes(ctx.spec, ctx.profile, name):
+                if name in judged and not possible(entry.errno, name):
                     yield Report(entry.origin, f"{entry.errno} is documented for {_call(name)}, but the spec "
                                                f"never lets {_call(name)} fail with it", f"{name}/{entry.errno}")
-        elif whole_page and not any(entry.errno in errno_causes(ctx.spec, ctx.profile, name) for name in judged):
+        elif whole_page and not any(possible(entry.errno, name) for name in judged):
             yield Report(entry.origin, f"{entry.errno} is documented, but the spec never lets "
                                        f"{_calls(doc.names)} fail with it", entry.errno)
 
