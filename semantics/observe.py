@@ -63,14 +63,15 @@ def observe(mm: Mm) -> Observation:
     resident_set = mm.resident
     own = mm.outside.own_ranges
     for vma in mm.vmas:
-        if vma.own and overlap(vma.start, vma.end, own) == vma.end - vma.start:
+        inside = overlap(vma.start, vma.end, own) if own else 0
+        if inside == vma.end - vma.start:
             continue
         prot = prot_string(vma.flags)
         shared = bool(vma.flags & VM_MAYSHARE)
         locked = bool(vma.flags & VM_LOCKED)
         onfault = bool(vma.flags & VM_LOCKONFAULT)
         for addr in range(vma.start, vma.end, PAGE_SIZE):
-            if not own or not overlap(addr, addr + PAGE_SIZE, own):
+            if not inside or not overlap(addr, addr + PAGE_SIZE, own):
                 pages[addr] = PageObs(True, prot, shared, locked, onfault, (addr >> PAGE_SHIFT) in resident_set)
     return Observation(pages, mm.arena_locked_vm())
 
