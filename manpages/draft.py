@@ -248,7 +248,9 @@ class _Page:
         if flag.text:
             out.text(flag.text, calls)
         for reject in flag.rejects:
-            out.text(f"The call fails with {reject.errno} when {reject.text.rstrip('.')}.", calls)
+            since = getattr(reject, "since", None)
+            lead = f"Since Linux {'.'.join(map(str, since))}, the" if since else "The"
+            out.text(f"{lead} call fails with {reject.errno} when {reject.text.rstrip('.')}.", calls)
         for prop in self.properties.get(flag.name, ()):
             out.append(".IP")
             out.text(prop.statement, calls)
@@ -279,8 +281,11 @@ class _Page:
         out = self.lines()
         for returns, names in groups.items():
             out.para()
-            verb = "returns" if len(names) == 1 else "return"
-            out.text(f"{listing([name + '()' for name in names])} {verb} {uncapitalized(returns)}", names)
+            if uncapitalized(returns) != returns:  # a sentence of its own ("The system call returns ...")
+                out.text(returns, names)
+                continue
+            verb = "returns" if len(names) == 1 else "return"  # a fragment: "0 on success; ..."
+            out.text(f"{listing([name + '()' for name in names])} {verb} {returns}", names)
         return out
 
     def section_errors(self) -> list[str] | None:
@@ -486,7 +491,7 @@ def write(path: Path, text: str, force: bool = False) -> None:
     into place. Without `force` an existing file is never replaced (the link that puts
     the file in place fails instead, so a file made meanwhile is safe too)."""
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
+    directory = path.parent
     if not force and path.exists():
         raise InputError(str(path), 1, 1, "exists; use --force to replace it")
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -503,7 +508,10 @@ def write(path: Path, text: str, force: bool = False) -> None:
                 os.link(temporary, path)
             except FileExistsError:
                 raise InputError(str(path), 1, 1, "exists; use --force to replace it") from None
-            os.unlink(temporary)
+            except OSError:  # a file system without hard links: checked above, then renamed
+                os.replace(temporary, path)
+            else:
+                os.unlink(temporary)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)

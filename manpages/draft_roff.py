@@ -265,7 +265,7 @@ def uncapitalized(text: str) -> str:
     """A sentence to follow a lead-in ("Since Linux 4.9, the ..."): a capitalised common
     word loses its capital, an identifier keeps it."""
     first = text.split(" ", 1)[0]
-    if len(first) > 1 and first[0].isupper() and first[1:].islower() and first.isalpha():
+    if first.isalpha() and first[0].isupper() and (len(first) == 1 or first[1:].islower()):
         return text[0].lower() + text[1:]
     return text
 

@@ -8,6 +8,7 @@ Everything here is plain data; draft.py renders it.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
@@ -83,37 +84,66 @@ def _walk(spec: Spec, entry: Syscall, seen: tuple = ()) -> list[Step]:
     return out
 
 
-def call_causes(spec: Spec, entry: Syscall) -> list[tuple[str, str]]:
-    """(errno, text) of every way the call fails, in the order the kernel checks."""
+def _since(record) -> str:
+    """"since Linux X" for a cause that newer kernels added, else ""."""
+    since = getattr(record, "since", None)
+    return f"since Linux {'.'.join(map(str, since))}" if since else ""
+
+
+def _condition_since(spec: Spec, when) -> str:
+    """"since Linux X" for a check whose condition needs a kernel trait or flag (a term of a
+    top-level ``and``: ``available('MAP_SHARED_VALIDATE') and ...``) that came in X."""
+    if not isinstance(when, str):
+        return ""
+    try:
+        tree = ast.parse(when.strip(), mode="eval").body
+    except SyntaxError:
+        return ""
+    versions = []
+    for term in tree.values if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And) else [tree]:
+        if isinstance(term, ast.Name) and term.id in spec.traits and spec.traits[term.id].since:
+            versions.append(spec.traits[term.id].since)
+        elif (isinstance(term, ast.Call) and isinstance(term.func, ast.Name) and term.func.id == "available"
+              and term.args and isinstance(term.args[0], ast.Constant)):
+            found = spec.flag(term.args[0].value)
+            if found is not None and found[1].since:
+                versions.append(found[1].since)
+    return f"since Linux {'.'.join(map(str, max(versions)))}" if versions else ""
+
+
+def call_causes(spec: Spec, entry: Syscall) -> list[tuple[str, str, str]]:
+    """(errno, text, version qualifier) of every way the call fails, in the order the kernel
+    checks, then the errors the model leaves out on purpose (``unmodelled_errors``)."""
     out = []
     for step in _walk(spec, entry):
         if step.op == "check" and step.errno:
-            out.append((step.errno, step.text))
+            out.append((step.errno, step.text, _condition_since(spec, step.when)))
         elif step.op == "do":
-            out.extend((raised.errno, raised.text) for raised in step.raises)
+            out.extend((raised.errno, raised.text, _since(raised)) for raised in step.raises)
+    out.extend((error.errno, error.text, "") for error in getattr(entry, "unmodelled_errors", ()))
     return list(dict.fromkeys(out))
 
 
 def error_causes(spec: Spec, calls: list[Syscall]) -> list[Cause]:
     """The page's causes, each once with every call it applies to, alphabetical by errno;
     within one errno, grouped by the calls they apply to (in page order), then in
-    kernel order."""
+    kernel order. A call newer than some kernels adds ENOSYS for those."""
     order = {entry.name: i for i, entry in enumerate(calls)}
-    scopes: dict[tuple[str, str], list[str]] = {}
-    rank: dict[tuple[str, str], tuple] = {}
+    scopes: dict[tuple, list[str]] = {}
+    rank: dict[tuple, tuple] = {}
     for entry in calls:
         for i, cause in enumerate(call_causes(spec, entry)):
             scopes.setdefault(cause, []).append(entry.name)
             rank.setdefault(cause, (order[entry.name], i))
-    out = [Cause(errno, text, tuple(scopes[(errno, text)])) for errno, text in scopes]
-    for entry in calls:
         if entry.since:
-            version = ".".join(map(str, entry.since))
-            out.append(Cause("ENOSYS", "The kernel does not have this system call.", (entry.name,),
-                             f"before Linux {version}"))
-            rank[("ENOSYS", out[-1].text)] = (order[entry.name], 10_000)
-    return sorted(out, key=lambda c: (c.errno, order[c.calls[0]], -len(c.calls),
-                                      rank.get((c.errno, c.text), (0, 0))))
+            cause = ("ENOSYS", "The kernel does not have this system call.",
+                     f"before Linux {'.'.join(map(str, entry.since))}")
+            scopes[cause] = [entry.name]
+            rank[cause] = (order[entry.name], 10_000)
+    out = [Cause(errno, text, tuple(scopes[(errno, text, qualifier)]), qualifier)
+           for errno, text, qualifier in scopes]
+    return sorted(out, key=lambda c: (c.errno, order[c.calls[0]], -len(c.calls), c.qualifier,
+                                      rank[(c.errno, c.text, c.qualifier)]))
 
 
 # -- flags -----------------------------------------------------------------------------------
