@@ -114,6 +114,9 @@ def macro_argument(text: str) -> str:
 
 # -- styled words -------------------------------------------------------------------------
 
+_SOURCE_REF_RE = re.compile(r"([\w.-]+(?:/[\w.-]+)+\.[ch](?::\w+)?)([.,;:)]*)")
+
+
 def pieces(word: str, vocabulary: Vocabulary, previous: str = "") -> list[tuple[str, str]]:
     """A whitespace-free word (or one call expression) as (text, font) pieces, merged by font;
     `previous` is the word before it."""
@@ -125,6 +128,9 @@ def pieces(word: str, vocabulary: Vocabulary, previous: str = "") -> list[tuple[
         else:
             out.append([text, font])
 
+    source = _SOURCE_REF_RE.fullmatch(word)
+    if source:  # a kernel source reference (mm/mmap.c:brk) reads as one file name
+        return [(source.group(1), "I")] + ([(source.group(2), "R")] if source.group(2) else [])
     pos = 0
     for m in _PIECE_RE.finditer(word):
         if m.start() > pos:

@@ -818,12 +818,15 @@ def _size_label(size: int | None) -> str:
 # -- choosing a page's example ---------------------------------------------------------------------------
 
 def examples_dir() -> Path | None:
-    """Where the spec's example traces live: examples/ of the source tree the package
-    runs from (the spec names them, but they are not package data)."""
-    from mmsem.spec import PACKAGE_DIR
+    """Where the spec's example traces live: the mmsem.examples package data (the
+    examples/ folder of the source tree)."""
+    import importlib.util
 
-    candidate = PACKAGE_DIR.parent / "examples"
-    return candidate if candidate.is_dir() else None
+    found = importlib.util.find_spec("mmsem.examples")
+    for location in (found.submodule_search_locations or []) if found else []:
+        if Path(location).is_dir():
+            return Path(location)
+    return None
 
 
 def choose(spec: Spec, calls: list[Syscall], engine: Engine, profile: str,

@@ -154,6 +154,7 @@ def _flagset(located: Located, constants: dict, errnos: dict, errors: _Errors) -
                 clear_flags=tuple(entry.get("clear", ())),
                 skip_when=entry.get("skip_when"),
                 rejects=tuple(rejects),
+                model_note=entry.get("model_note", ""),
             )
         )
     return FlagSet(data["name"], data["summary"], tuple(flags), fields, _origin(located, ()),
@@ -249,6 +250,7 @@ def _syscall(located: Located, constants: dict, flagsets: dict, errnos: dict, si
         nommu=data.get("nommu"),
         unmodelled_errors=tuple(UnmodelledError(e["errno"], e["text"], e.get("cite", ""))
                                 for e in data.get("unmodelled_errors", ())),
+        model_notes=tuple(data.get("model_notes", ())),
     )
 
 
@@ -301,7 +303,8 @@ def load_spec(directory: str | Path | None = None, errors: list | None = None) -
         for entry in kernels.data["traits"]:
             traits[entry["name"]] = Trait(entry["name"], entry["text"], _version(entry.get("since")),
                                           _version(entry.get("until")), entry.get("mmu"),
-                                          entry.get("commit", ""), entry.get("cite", ""))
+                                          entry.get("commit", ""), entry.get("cite", ""),
+                                          entry.get("model_note", ""))
         for entry in kernels.data["profiles"]:
             profiles[entry["name"]] = make_profile(entry["name"], parse_version(entry["version"]),
                                                    entry.get("mmu", True), traits.values(), entry.get("text", ""))

@@ -44,6 +44,7 @@ class Flag:
     clear_flags: tuple[str, ...] = ()
     skip_when: Any = None
     rejects: tuple["Reject", ...] = ()
+    model_note: str = ""  # how mmsem models it; reference docs only, never man pages
 
     @property
     def since_text(self) -> str | None:
@@ -170,6 +171,7 @@ class Syscall:
     #: Without an MMU: "enosys" (not built), "unmodelled" (mm/nommu.c differs), or None (as modelled).
     nommu: str | None = None
     unmodelled_errors: tuple[UnmodelledError, ...] = ()
+    model_notes: tuple[str, ...] = ()  # how mmsem models or replays it; reference docs only
 
     def arg(self, name: str) -> Arg | None:
         for arg in self.args:
@@ -187,6 +189,7 @@ class Trait:
     mmu: bool | None = None
     commit: str = ""
     cite: str = ""
+    model_note: str = ""  # how mmsem models it; reference docs only, never man pages
 
 
 @dataclass(frozen=True)

@@ -95,8 +95,7 @@ def expand(pattern: str, terms: dict, depth: int = 0) -> str:
     if depth > _MAX_TERM_DEPTH:
         raise PhraseError("terms nest too deeply (a term refers to itself?)")
     out: list[str] = []
-    i, in_class = 0, False
-    text = pattern
+    i, in_class, text = 0, False, pattern
     while i < len(text):
         char = text[i]
         if char == "\\" and i + 1 < len(text):
