@@ -477,9 +477,9 @@ def unsuitable(trace: Trace, spec: Spec, profile: str) -> str | None:
         return f"it describes Linux {config.kernel}"
     if config.hugetlb_pages or config.max_map_count != DEFAULT_MAX_MAP_COUNT:
         return "it needs a huge page pool or another vm.max_map_count"
-    for name, (_size, hugetlb, writable) in trace.files.items():
-        if hugetlb or not writable:
-            return f"file {name} is a hugetlbfs or read-only file"
+    for name, file in trace.files.items():
+        if file.hugetlb or not (file.writable and file.readable):
+            return f"file {name} is a hugetlbfs, read-only or write-only file"
     names = list(trace.files) + list(trace.bindings)
     for name in names:
         if not _C_NAME_RE.fullmatch(name) or name in _RESERVED:
@@ -758,7 +758,7 @@ def _source(plan: _Plan) -> str:
         out += comment("fault pages in one at a time, as the output below assumes, "
                        "even where transparent huge pages are enabled")
         out.append(f"{INDENT}prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);")
-    for name, (size, _hugetlb, _writable) in trace.files.items():
+    for name, size in ((name, file.size) for name, file in trace.files.items()):
         out += comment(f"{name}: a file of {quantity_label(size)}" if size % PAGE_SIZE == 0 or size == 0
                        else f"{name}: a file of {size} bytes")
         out.append(f'{INDENT}{name} = memfd_create("{name}", 0);')

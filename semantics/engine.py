@@ -75,8 +75,9 @@ class Engine:
         profile = self.profile(config.profile_name)
         system = System(profile=profile, max_map_count=config.max_map_count,
                         pool=HugePool(config.hugetlb_pages, config.hugetlb_pages, 0))
-        for i, (name, (size, hugetlb, writable)) in enumerate((files or {}).items()):
-            system.fds[FD_BASE + i] = MemObject(name, size, hugetlb, writable)
+        for i, (name, file) in enumerate((files or {}).items()):
+            system.fds[FD_BASE + i] = MemObject(name, file.size, file.hugetlb, file.writable,
+                                                readable=file.readable)
         mm = Mm(outside=copy.copy(config.outside), brk=config.outside.brk,
                 start_brk=config.outside.start_brk or config.outside.brk)
         add_own_mappings(mm, config.outside.mappings)

@@ -249,6 +249,8 @@ class Generator:
                     files[letter] = {"size": f"{rng.randint(0, 2)}h", "hugetlb": True}
                 if self.chance(0.2):
                     files[letter]["writable"] = False
+                elif self.chance(0.08):
+                    files[letter]["readable"] = False
         names: dict = {}  # bound name -> length in pages
         steps = []
         if self.chance(SETUP_CHANCE):

@@ -295,6 +295,13 @@ def is_file(ctx, fd):
 
 
 @function()
+def file_readable(ctx, fd):
+    """fd is open for reading (the trace's files are, unless declared readable: false)."""
+    obj = ctx.system.fds.get(fd)
+    return bool(obj and obj.readable)
+
+
+@function()
 def file_writable(ctx, fd):
     """fd is open for writing (the trace's files are, unless declared writable: false)."""
     obj = ctx.system.fds.get(fd)

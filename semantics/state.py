@@ -44,6 +44,7 @@ class MemObject:
     size: int  # bytes
     hugetlb: bool = False
     writable: bool = True  # the trace's descriptor for it is open for writing
+    readable: bool = True  # ... and for reading
     anonymous: bool = False  # made by mmap itself (shared anonymous or MAP_HUGETLB), freed with its last mapping
     # hugetlb MAP_SHARED only, per huge page index: pages allocated, reservations not yet
     # used, and the file's reserve map (indexes reserved or allocated, kept for its life)

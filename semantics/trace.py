@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from typing import NamedTuple
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,16 @@ class TraceStep:
     note: str = ""
 
 
+class TraceFile(NamedTuple):
+    """A memfd the trace uses: its size in bytes, whether it lives in hugetlbfs, and how
+    the trace's descriptor for it is open."""
+
+    size: int
+    hugetlb: bool = False
+    writable: bool = True
+    readable: bool = True
+
+
 @dataclass(frozen=True)
 class Ref:
     """An address known only when the trace runs: what step `step` returned, plus `offset`.
@@ -115,7 +126,7 @@ class Trace:
     path: str
     name: str
     config: Config
-    files: dict  # name -> (size, hugetlb, writable), in declaration order
+    files: dict  # name -> TraceFile, in declaration order
     file_fds: dict  # name -> fd
     steps: list
     bindings: dict = field(default_factory=dict)  # name -> Binding
@@ -398,7 +409,10 @@ class _Loader:
         files = {}
         for i, (name, info) in enumerate((data.get("files") or {}).items()):
             size = self.quantity(info["size"], ("files", name, "size"))
-            files[name] = (size, bool(info.get("hugetlb", False)), bool(info.get("writable", True)))
+            readable, writable = bool(info.get("readable", True)), bool(info.get("writable", True))
+            if not (readable or writable):
+                raise self.error(("files", name), f"file {name} must be open for reading or writing (or both)")
+            files[name] = TraceFile(size, bool(info.get("hugetlb", False)), writable, readable)
             self.file_fds[name] = layout.FD_BASE + i
         steps = [self.step(i, item) for i, item in enumerate(data["steps"])]
         expect_state = self.state(data["expect_state"], ("expect_state",)) if "expect_state" in data else None

@@ -114,10 +114,10 @@ def written(value, arg) -> list[str] | str:
     return str(value)
 
 
-def file_info(name: str, info: tuple) -> dict:
-    """A trace file: (size, hugetlb) or (size, hugetlb, writable)."""
-    return {"name": name, "size": info[0], "hugetlb": bool(info[1]),
-            "writable": bool(info[2]) if len(info) > 2 else True}
+def file_info(name: str, info) -> dict:
+    """A trace file (mmsem.semantics.trace.TraceFile) as plain data."""
+    return {"name": name, "size": info.size, "hugetlb": info.hugetlb, "writable": info.writable,
+            "readable": info.readable}
 
 
 def layout(result: TraceResult, observations: list) -> list[list]:

@@ -16,7 +16,7 @@
  *                                           fill is how many filler mappings the process
  *                                           has (traces come sorted by it: the agent adds
  *                                           them to itself once, children inherit them)
- *   F size hugetlb writable                 nfiles times; fd = FD_BASE + index
+ *   F size hugetlb writable readable        nfiles times; fd = FD_BASE + index
  *   S nr proc snap place a0 a1 a2 a3 a4 a5  nsteps times; nr ffffffffffffffff = touch(a0, a1),
  *                                           fffffffffffffffe = fork into process a0; proc is
  *                                           the index of the process that runs the step;
@@ -94,7 +94,7 @@ static int cmd_pipe[MAX_PROCS][2], ack_pipe[MAX_PROCS][2];
 static pid_t proc_pid[MAX_PROCS];
 static int proc_dead[MAX_PROCS];
 static int me; /* this process's index */
-static uint64_t file_size[MAX_FILES], file_huge[MAX_FILES], file_writable[MAX_FILES];
+static uint64_t file_size[MAX_FILES], file_huge[MAX_FILES], file_writable[MAX_FILES], file_readable[MAX_FILES];
 static char inbuf[1 << 16];
 static size_t in_len, in_pos;
 static char outbuf[1 << 16];
@@ -642,7 +642,8 @@ static void calibrate(void)
 }
 
 /* The same file through a new descriptor open for reading only. */
-static int reopen_read_only(int fd)
+/* The memfd opened again through /proc with `mode` (O_RDONLY or O_WRONLY). */
+static int reopen(int fd, int mode)
 {
 	char path[32] = "/proc/self/fd/";
 	char digits[12];
@@ -654,7 +655,7 @@ static int reopen_read_only(int fd)
 	while (n)
 		path[len++] = digits[--n];
 	path[len] = 0;
-	return open(path, O_RDONLY);
+	return open(path, mode);
 }
 
 static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t nfiles,
@@ -697,8 +698,8 @@ static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t nfi
 	for (uint64_t i = 0; i < nfiles; i++) {
 		unsigned int mflags = file_huge[i] ? MFD_HUGETLB : 0;
 		int fd = memfd_create("mmsem", mflags);
-		if (fd >= 0 && ftruncate(fd, (off_t)file_size[i]) == 0 && !file_writable[i])
-			fd = reopen_read_only(fd);
+		if (fd >= 0 && ftruncate(fd, (off_t)file_size[i]) == 0 && !(file_writable[i] && file_readable[i]))
+			fd = reopen(fd, file_writable[i] ? O_WRONLY : O_RDONLY);
 		if (fd < 0 || dup2(fd, FD_BASE + (int)i) < 0) {
 			put("X ");
 			put_hex(id);
@@ -902,6 +903,7 @@ int main(int argc, char **argv)
 			file_size[i] = hex_token();
 			file_huge[i] = hex_token();
 			file_writable[i] = hex_token();
+			file_readable[i] = hex_token();
 		}
 		for (uint64_t s = 0; s < nsteps; s++) {
 			if (token(kind, sizeof(kind)) != 'S')

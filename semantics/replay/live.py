@@ -191,8 +191,8 @@ def encode(spec: Spec, trace: Trace, ident: int, fill: int, timeout: int, snap_a
     memlock = MASK64 if config.rlimit_memlock is None else config.rlimit_memlock
     lines = [f"T {ident:x} {int(config.privileged):x} {memlock:x} {config.hugetlb_pages:x} {fill:x} "
              f"{len(trace.files):x} {len(trace.steps):x} {timeout:x}"]
-    for size, hugetlb, writable in trace.files.values():
-        lines.append(f"F {size:x} {int(hugetlb):x} {int(writable):x}")
+    for file in trace.files.values():
+        lines.append(f"F {file.size:x} {int(file.hugetlb):x} {int(file.writable):x} {int(file.readable):x}")
     procs = process_names(trace)
     for step in trace.steps:
         entry = spec.syscalls[step.call]

@@ -26,9 +26,8 @@ EXPECTED = {
         ("MM203", 116, 4, "MAP_DROPPABLE"),
         # MAP_SHARED_VALIDATE with an unknown flag fails with EOPNOTSUPP; ERRORS omits it.
         ("MM201", 499, 5, "mmap/EOPNOTSUPP"),
-        # ETXTBSY came from MAP_DENYWRITE, which the kernel ignores (ENFILE and ENODEV
-        # are real errors the spec declares as left out of the model).
-        ("MM202", 633, 4, "ETXTBSY"),
+        # (ENFILE, ENODEV and ETXTBSY are real errors the spec declares as left out of
+        # the model.)
     ],
     "mremap": [
         # Sealed mappings (6.10) and MREMAP_FIXED below mmap_min_addr give EPERM.
