@@ -50,7 +50,8 @@ def main() -> int:
     probe = QemuKernel(args.version)
     probe.calibration()  # cached for the rounds below
     probe.close()
-    options = generate.Options(steps=12, base_vmas=probe.calibration().outside.vmas)
+    outside = probe.calibration().outside
+    options = generate.Options(steps=12, base_vmas=len(outside.mappings) + outside.vmas)
     docs = generate.Generator(args.seed, options=options).trace
     traces = [load_trace(Located(docs(f"bench-{i}"), f"bench-{i}", {})) for i in range(args.traces)]
 

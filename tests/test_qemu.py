@@ -197,6 +197,38 @@ def test_knobs_are_set_inside_the_guest(vm_kernel):
         assert compare(engine, result).divergences == []
 
 
+def test_a_small_map_limit_uses_fillers_and_spares_init(vm_kernel):
+    own = len(vm_kernel.calibration().outside.mappings)
+    tight = trace_of(f"""
+        config: {{max_map_count: {own + 1}}}
+        steps:
+          - mmap: {{len: 4p, prot: [PROT_READ, PROT_WRITE], flags: [MAP_PRIVATE, MAP_ANONYMOUS]}}
+            as: A
+          - mlock: {{addr: A+1p, len: 1p}}
+          - mlock: {{addr: A, len: 4p}}
+        """, "tight.yaml")
+    tiny = trace_of("""
+        config: {max_map_count: 3}
+        steps:
+          - mmap: {len: 1p, prot: [PROT_READ], flags: [MAP_PRIVATE, MAP_ANONYMOUS]}
+        """, "tiny.yaml")
+    after = trace_of("""
+        steps:
+          - mmap: {len: 1p, prot: [PROT_READ], flags: [MAP_PRIVATE, MAP_ANONYMOUS]}
+        """, "after.yaml")
+    assert vm_kernel.system_limit(tight) == qemu.MAP_COUNT_FLOOR
+    assert vm_kernel.filler_count(tight) == qemu.MAP_COUNT_FLOOR - own - 1
+    vm_kernel.run([after])
+    boots = len(vm_kernel.boots)
+    results = vm_kernel.run([tight, tiny, after])
+    assert outcomes(results[0])[1:] == ["-1 ENOMEM", "0"]  # the split needs a mapping more than the limit
+    engine = run_engine(tight, outside=vm_kernel.outside_for(tight))
+    assert compare(engine, results[0]).divergences == []
+    assert results[1].failure == "cannot create filler mappings"  # as on the live kernel
+    assert results[2].failure is None and outcomes(results[2]) == ["0x100000000000"]
+    assert len(vm_kernel.boots) == boots  # the VM lived on
+
+
 def test_a_crashing_trace_is_an_outcome(vm_kernel):
     crash = trace_of("""
         steps:
@@ -224,12 +256,12 @@ def test_a_vm_that_stops_mid_group_costs_one_trace(vm_kernel, monkeypatch):
     real = qemu.VM.run_group
     calls = []
 
-    def stopping(self, pool, limit, text, count, stream=False):
+    def stopping(self, pool, limit, text, count, stream=False, quiet=0.0):
         calls.append(stream)
         if len(calls) == 1:  # the buffered run: the VM dies, nothing comes back
             self.kill("simulated stop")
             return qemu.GroupOutput([], None, self.dead)
-        out = real(self, pool, limit, text, count, stream)
+        out = real(self, pool, limit, text, count, stream, quiet)
         if len(calls) == 2:  # the streamed run: the VM dies after the first trace
             cut = out.lines.index("D 0") + 1
             self.kill("simulated stop")

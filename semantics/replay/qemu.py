@@ -68,6 +68,10 @@ from mmsem.spec.model import Spec
 GUEST_MEMORY_MB = 512
 #: vm.max_map_count of a fresh kernel (the guest reports its own value at boot).
 DEFAULT_MAX_MAP_COUNT = 65530
+#: The lowest vm.max_map_count the guest is given: a trace that wants less gets filler
+#: mappings instead (see QemuKernel.system_limit). A lower limit could starve /init, and
+#: the VM would die with it.
+MAP_COUNT_FLOOR = 256
 #: Seconds a VM may take to boot to its /init.
 BOOT_SECONDS = 60.0
 #: The host-side deadline of one group: this plus PER_TRACE_SECONDS per trace. A trace
@@ -198,7 +202,7 @@ def find_image_package(version: str) -> tuple[str, str]:
     names = sorted({line.split(" ", 1)[0] for line in found.stdout.splitlines() if line.strip()})
     if found.returncode != 0 or not names:
         raise ReplayUnavailable(f"no Debian kernel image package for Linux {version} "
-                                f"(apt-cache search {pattern!r} found none; run apt-get update?)")
+                                f"(apt-cache search found no linux-image-{version}*-cloud-amd64-unsigned; run apt-get update?)")
     policy = subprocess.run([apt_cache, "policy", *names], capture_output=True, text=True)
     candidates = []
     current = None
@@ -781,18 +785,25 @@ class QemuKernel:
     def outside_for(self, trace: Trace) -> Outside:
         """What the engine must assume about the process besides the trace's mappings.
 
-        As on the live kernel, less the filler mappings: the guest needs none.
+        As on the live kernel: the agent's own mappings, plus the filler mappings (one page
+        each) that make the guest's limit act as the trace's max_map_count.
         """
         self.pin_profile(trace)
-        return dataclasses.replace(self.calibration().outside, vmas=0, pages=0, lockable_pages=0)
+        fill = self.filler_count(trace)
+        return dataclasses.replace(self.calibration().outside, vmas=0, pages=fill, lockable_pages=fill)
 
     def system_limit(self, trace: Trace) -> int:
-        """vm.max_map_count in the guest while this trace runs: the trace's own limit.
+        """vm.max_map_count in the guest while this trace runs.
 
-        The guest owns its knob, so instead of filler mappings under a lowered system limit
-        (the live replay's way) the limit itself is set to the trace's value.
+        The guest owns its knob and sets it to the trace's limit, but never below
+        MAP_COUNT_FLOOR: /init (a shell) must keep room for its own mappings. Below the
+        floor, filler mappings make up the difference, as on the live kernel.
         """
-        return trace.config.max_map_count
+        return max(trace.config.max_map_count, MAP_COUNT_FLOOR)
+
+    def filler_count(self, trace: Trace) -> int:
+        """Extra mappings that make the guest's limit act as the trace's max_map_count."""
+        return self.system_limit(trace) - trace.config.max_map_count
 
     # -- running ------------------------------------------------------------------------------------
     def run(self, traces: list[Trace], snap_all: bool = False, jobs: int = 1) -> list[TraceResult]:
@@ -880,12 +891,9 @@ class _Transport:
 
     def __init__(self, kernel: QemuKernel, vm: VM, knobs: tuple, stream: bool = False):
         self.spec, self.timeout, self.name = kernel.spec, kernel.timeout, kernel.name
+        self.filler_count = kernel.filler_count  # the agent makes the fillers, as on the live kernel
         self.vm, self.knobs, self.stream = vm, knobs, stream
         self.out: GroupOutput | None = None
-
-    @staticmethod
-    def filler_count(trace: Trace) -> int:
-        return 0  # the guest sets vm.max_map_count itself
 
     def _talk(self, text: str, timeout: float) -> tuple[list[str], str | None]:
         count = text.count("\nT ") + text.startswith("T ")
