@@ -151,6 +151,29 @@ def lint_names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def cmd_lint_patch(args) -> int:
+    from mmsem.manpages import lint, patch
+
+    config = lint.load_config()
+    select = lint_names(args.select) if args.select is not None else config.select
+    ignore = lint_names(args.ignore) if args.ignore is not None else config.ignore
+    # Read and apply every patch before printing anything: bad input is one line, exit 2.
+    patches = [p for source in args.patches for p in patch.read_patches(source)]
+    kernel = kernel_backend("live") if args.kernel else None
+    linter = lint.Linter(args.kernel_version or config.kernel_version, select, ignore, kernel=kernel)
+    reviewer = patch.Reviewer(linter, args.base)
+    findings = reviewer.review(patches)
+    rendered = patch.render(args.format, findings, linter.rules)
+    if rendered:
+        print(rendered)
+    if args.format == "text":
+        counted = f"{len(findings)} finding{'s' * (len(findings) != 1)}" if findings else "no findings"
+        print(f"mmsem lint-patch: {counted} in {len(patches)} patch{'es' * (len(patches) != 1)} "
+              f"({reviewer.reviewed} page{'s' * (reviewer.reviewed != 1)} reviewed; judged against Linux "
+              f"{linter.profile.name})", file=sys.stderr)
+    return EXIT_FINDINGS if findings else EXIT_OK
+
+
 def cmd_draft(args) -> int:
     from pathlib import Path
 
@@ -215,6 +238,22 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--ignore", default=None, metavar="R,..", help="do not run these rules")
     lint.add_argument("--list-rules", action="store_true", help="list the rules and exit")
     lint.set_defaults(func=cmd_lint)
+
+    lint_patch = sub.add_parser("lint-patch", help="review a man-pages patch (mails, an mbox series or a diff)")
+    lint_patch.add_argument("patches", nargs="+", metavar="PATCH",
+                            help="git format-patch mails, an mbox, a unified diff, or - for standard input; "
+                                 "several form one series, applied in order")
+    lint_patch.add_argument("--base", default=None, metavar="DIR",
+                            help="the man-pages tree the series applies to (default: the installed pages)")
+    lint_patch.add_argument("--kernel-version", default=None, metavar="X.Y",
+                            help="the kernel version the pages are judged against (default: the running kernel's)")
+    lint_patch.add_argument("--kernel", action="store_true",
+                            help="let claim rules check their evidence on the live kernel")
+    lint_patch.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    lint_patch.add_argument("--select", default=None, metavar="R,..",
+                            help="run only these rules (ids, names, id prefixes such as MM5, or categories)")
+    lint_patch.add_argument("--ignore", default=None, metavar="R,..", help="do not run these rules")
+    lint_patch.set_defaults(func=cmd_lint_patch)
 
     draft = sub.add_parser("draft", help="write a man page (man-pages style) for a modelled call from the spec")
     draft.add_argument("name", nargs="?", metavar="NAME", help="a system call (munlock) or page (mlock.2)")
