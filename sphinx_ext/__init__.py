@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmsem.sphinx_ext import coverage, objects, pages, scenario
-from mmsem.sphinx_ext.domain import MmDomain
+from mmsem.sphinx_ext.domain import MmDomain, report_duplicates
 from mmsem.sphinx_ext.errnos import AutoErrnosDirective
 from mmsem.sphinx_ext.reference import AutoSyscallDirective
 
@@ -55,13 +55,15 @@ def setup(app):
     app.connect("env-purge-doc", scenario.purge_runs)
     app.connect("env-merge-info", scenario.merge_runs)
     app.connect("env-updated", scenario.report_runs)
+    app.connect("env-updated", report_duplicates)
     app.connect("env-check-consistency", coverage.check_coverage)
     app.connect("missing-reference", objects.missing_reference)
     return {
         "version": "0.1",
         "env_version": 1,
-        # The domain implements clear_doc and merge_domaindata; scenario records are
-        # merged in env-merge-info; the result cache is one atomically written file per key.
+        # The domain implements clear_doc and merge_domaindata and reports duplicates only
+        # after the merges; scenario records are merged in env-merge-info; the result cache
+        # is one atomically written file per key.
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

@@ -48,13 +48,16 @@ class Build:
     seconds: float
 
 
-def sphinx(source: Path, out: Path, *options: str) -> Build:
-    """sphinx-build -b html SOURCE OUT/html with OUT/doctrees, in a subprocess."""
+def sphinx(source: Path, out: Path, *options: str, driver: Path | None = None,
+           environ: dict[str, str] | None = None, timeout: float = 600) -> Build:
+    """sphinx-build -b html SOURCE OUT/html with OUT/doctrees, in a subprocess; `driver`,
+    a script taking sphinx-build's arguments, runs instead of ``python -m sphinx``."""
     html, doctrees = out / "html", out / "doctrees"
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-d", str(doctrees), *options, str(source), str(html)]
+    program = [str(driver)] if driver else ["-m", "sphinx"]
+    command = [sys.executable, *program, "-b", "html", "-d", str(doctrees), *options, str(source), str(html)]
     start = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, NO_COLOR="1"))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, NO_COLOR="1", **(environ or {})))
     return Build(html, doctrees, done.returncode, done.stdout, done.stderr, time.monotonic() - start)
 
 
@@ -264,25 +267,212 @@ def test_a_trace_error_names_the_line(tmp_path):
 
 # -- the domain -------------------------------------------------------------------------------------
 
-def test_duplicate_descriptions_warn_with_both_places(tmp_path):
+def duplicate_pages() -> dict[str, str]:
+    """index and p0..p5; MY_FLAG is described in p0 and p5, which a parallel build with
+    -j 2 reads in different chunks: [index, p0, p1], [p2, p3, p4], [p5]."""
     pages = {"index": "Index\n=====\n\n.. toctree::\n\n" + "".join(f"   p{i}\n" for i in range(6))}
     for i in range(6):
         pages[f"p{i}"] = f"P{i}\n==\n\ntext\n"
     pages["p0"] = "P0\n==\n\n.. mm:flag:: MY_FLAG\n   :syscalls: mycall\n"
     pages["p5"] = "P5\n==\n\n.. mm:flag:: MY_FLAG\n   :syscalls: mycall\n"
+    return pages
+
+
+def duplicate_warning(source: Path) -> str:
+    return (f"{source / 'p5.rst'}:4: WARNING: duplicate description of flag MY_FLAG, "
+            f"also described at {source / 'p0.rst'}:4 [mm.duplicate]")
+
+
+def test_duplicate_descriptions_warn_with_both_places(tmp_path):
+    pages = duplicate_pages()
     source = write_project(tmp_path / "src", pages)
-    expected = [f"{source / 'p5.rst'}:4: WARNING: duplicate description of flag MY_FLAG, "
-                f"also described at {source / 'p0.rst'}:4 [mm.duplicate]"]
+    expected = [duplicate_warning(source)]
     serial = sphinx(source, tmp_path / "serial")
     assert warnings(serial) == expected
-    # In parallel, readers that start after a merge see the first description, the others
-    # meet it when their results merge: either way, one warning at the same place.
+    # Readers never warn about another document's description: the main process does,
+    # once all are merged, so a parallel build cannot lose or repeat the warning.
     parallel = sphinx(source, tmp_path / "parallel", "-j", "2")
+    assert parallel.returncode == 0, parallel.stderr  # a failed build has no warnings either
     assert warnings(parallel) == expected
     (source / "p0.rst").write_text(pages["p0"] + "\nEdited.\n")  # reread p0 alone
     incremental = sphinx(source, tmp_path / "serial")
     assert "reading sources... [100%] p0" in incremental.stdout
     assert warnings(incremental) == expected
+    (source / "p5.rst").write_text(pages["p5"] + "\nEdited.\n")  # the later one alone
+    incremental = sphinx(source, tmp_path / "serial")
+    assert "reading sources... [100%] p5" in incremental.stdout
+    assert warnings(incremental) == expected
+    (source / "p3.rst").write_text(pages["p3"] + "\nEdited.\n")  # neither: reported already
+    incremental = sphinx(source, tmp_path / "serial")
+    assert "reading sources... [100%] p3" in incremental.stdout
+    assert warnings(incremental) == []
+
+
+def test_removing_one_of_two_descriptions_keeps_the_other(tmp_path):
+    pages = duplicate_pages()
+    pages["index"] += "\nSee :mm:flag:`MY_FLAG`.\n"
+    source = write_project(tmp_path / "src", pages)
+    first = sphinx(source, tmp_path / "out", "-n")
+    assert warnings(first) == [duplicate_warning(source)]
+    assert 'href="p5.html#flag-my-flag"' in (first.html / "index.html").read_text()
+    (source / "p5.rst").unlink()
+    (source / "index.rst").write_text(pages["index"].replace("   p5\n", ""))
+    second = sphinx(source, tmp_path / "out", "-n")
+    assert warnings(second) == []
+    assert 'href="p0.html#flag-my-flag"' in (second.html / "index.html").read_text()
+
+
+#: sphinx-build whose parallel readers are merged in the order MM_READ_ORDER gives (task
+#: ids, which are the chunks in name order). ParallelTasks merges whichever reader is
+#: done and then forks the waiting ones; hiding all running readers but the next due one
+#: fixes both the merge order and what each later reader inherits when it is forked.
+ORDERED_READERS = """\
+import json, os, sys
+from sphinx.util import parallel
+
+pending = json.loads(os.environ["MM_READ_ORDER"])
+init, join_one = parallel.ParallelTasks.__init__, parallel.ParallelTasks._join_one
+
+
+def ordered_init(self, nproc):
+    global pending
+    init(self, nproc)
+    self.mm_order, pending = pending, []  # the first tasks are the readers
+
+
+def ordered_join_one(self):
+    if not self.mm_order:
+        return join_one(self)
+    others = {tid: pipe for tid, pipe in self._precvs.items() if tid != self.mm_order[0]}
+    for tid in others:
+        del self._precvs[tid]
+    try:
+        joined = join_one(self)
+    finally:
+        self._precvs.update(others)
+    if joined:
+        print(f"mm: merged reader {self.mm_order.pop(0)}", file=sys.stderr)
+    return joined
+
+
+parallel.ParallelTasks.__init__ = ordered_init
+parallel.ParallelTasks._join_one = ordered_join_one
+from sphinx.cmd.build import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("order", [
+    [0, 1, 2],  # p5's reader forked after p0 was merged, so it sees p0's description
+    [0, 2, 1],
+    [1, 0, 2],  # forked before p0 was merged; p0 merged first
+    [1, 2, 0],  # p5 merged before p0
+])
+def test_parallel_readers_merged_in_any_order_warn_once(tmp_path, order):
+    source = write_project(tmp_path / "src", duplicate_pages())
+    driver = tmp_path / "ordered_readers.py"
+    driver.write_text(ORDERED_READERS)
+    build = sphinx(source, tmp_path / "out", "-j", "2", driver=driver,
+                   environ={"MM_READ_ORDER": json.dumps(order)}, timeout=120)
+    assert build.returncode == 0, build.stderr
+    assert re.findall(r"mm: merged reader (\d+)", build.stderr) == [str(tid) for tid in order]
+    assert warnings(build) == [duplicate_warning(source)]
+
+
+class FakeEnv:
+    """What the domain uses of a BuildEnvironment."""
+
+    def __init__(self, data=None):
+        self.domaindata = {} if data is None else {"mm": data}
+        self.docname = ""
+
+    def doc2path(self, docname):
+        return f"/src/{docname}.rst"
+
+
+def test_duplicates_do_not_depend_on_the_order_readers_finish_or_fork(monkeypatch):
+    """Sphinx's parallel read on the domain's own methods: the main process clears the
+    documents, forks a reader per chunk (a copy of its data as merged so far), merges each
+    reader's pickled data, and reports once every chunk is merged. Every interleaving of
+    forks and merges must give the serial build's warnings."""
+    import copy
+    import itertools
+
+    from mmsem.sphinx_ext import domain as mm_domain
+
+    found: list[tuple] = []
+
+    class Logger:
+        def warning(self, message, *args, location, type, subtype):
+            found.append((f"{location[0]}:{location[1]}", message % args, f"{type}.{subtype}"))
+
+    monkeypatch.setattr(mm_domain, "logger", Logger())
+    # X three times (twice in b), Y twice, Z once; chunks as -j 2 makes them of 7 documents.
+    texts = {"a": [("X", 3)], "b": [("X", 2), ("Y", 5), ("X", 9)], "e": [("Y", 1)],
+             "g": [("X", 4), ("Z", 1)]}
+    chunks = [["a", "b", "c"], ["d", "e", "f"], ["g"]]
+
+    def read(domain, docnames):
+        for docname in docnames:
+            domain.env.docname = docname
+            for name, line in texts.get(docname, []):
+                domain.note_object("flag", name, f"flag-{name}-{line}", line)
+
+    def clear(domain, docnames):
+        for docname in docnames:
+            domain.clear_doc(docname)
+
+    serial = mm_domain.MmDomain(FakeEnv())
+    clear(serial, sum(chunks, []))
+    read(serial, sum(chunks, []))
+    serial.report_duplicates()
+    expected = [  # (docname:line warned at, message): each description after the first,
+        # in (docname, line) order, names the one before it
+        ("b:2", "duplicate description of flag X, also described at /src/a.rst:3", "mm.duplicate"),
+        ("b:9", "duplicate description of flag X, also described at /src/b.rst:2", "mm.duplicate"),
+        ("e:1", "duplicate description of flag Y, also described at /src/b.rst:5", "mm.duplicate"),
+        ("g:4", "duplicate description of flag X, also described at /src/b.rst:9", "mm.duplicate"),
+    ]
+    assert found == expected
+    assert serial.objects[("flag", "X")] == ("g", "flag-X-4", 4, "")
+    assert serial.objects[("flag", "Y")] == ("e", "flag-Y-1", 1, "")
+
+    events = [("fork", i) for i in range(len(chunks))] + [("merge", i) for i in range(len(chunks))]
+    schedules = [s for s in itertools.permutations(events)
+                 if all(s.index(("fork", i)) < s.index(("merge", i)) for i in range(len(chunks)))]
+    assert len(schedules) == 90
+    for schedule in schedules:
+        found.clear()
+        main = mm_domain.MmDomain(FakeEnv())
+        clear(main, sum(chunks, []))
+        readers = {}
+        for event, i in schedule:
+            if event == "fork":
+                readers[i] = mm_domain.MmDomain(FakeEnv(copy.deepcopy(main.data)))
+            else:
+                read(readers[i], chunks[i])  # a reader may do its work any time before its merge
+                main.merge_domaindata(set(chunks[i]), pickle.loads(pickle.dumps(readers[i].data)))
+        assert found == [], schedule
+        main.report_duplicates()
+        assert found == expected, schedule
+        assert main.data == serial.data, schedule
+
+    # Incremental: the duplicates of a name are reported again when a document with one
+    # of its descriptions is reread, and not when an unrelated one is.
+    x_only = [expected[0], expected[1], expected[3]]
+    for reread, reported in [("g", x_only), ("e", expected[2:3]), ("c", [])]:
+        found.clear()
+        clear(serial, [reread])
+        read(serial, [reread])
+        serial.report_duplicates()
+        assert found == reported, reread
+    found.clear()
+    clear(serial, ["g"])  # removed: b's description of X is the one links go to again
+    serial.report_duplicates()
+    assert found == expected[:2]
+    assert serial.objects[("flag", "X")] == ("b", "flag-X-9", 9, "")
+    assert ("flag", "Z") not in serial.objects
 
 
 def test_a_duplicate_in_one_document_warns_and_keeps_both_anchors(tmp_path):
