@@ -12,7 +12,6 @@ pass mandoc -Tlint and groff -ww as man-pages itself uses them.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import resource
@@ -255,8 +254,6 @@ def test_groff_is_silent(page, draft_dir):
     assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mmsem.manpages.lint") is None,
-                    reason="mmsem lint is not there yet (mmsem.manpages.lint)")
 @pytest.mark.parametrize("version", ["6.18", "4.3"])
 def test_mmsem_lint_is_clean(draft_dir, version):
     """Judged against the newest kernel, and the oldest profile: entries about newer kernels
