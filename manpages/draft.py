@@ -328,20 +328,22 @@ class _Page:
         return out
 
     def section_standards(self) -> list[str]:
-        known, unknown = [], []
+        """Calls that share their standards are tagged together (.TQ), in page order."""
+        groups: dict[str, list[str]] = {}
+        unknown = []
         for entry in self.calls:
-            standards = getattr(entry, "standards", None)  # not in the spec yet
-            if standards:
-                known.append((entry.name, standards if isinstance(standards, str) else ", ".join(standards)))
+            if entry.standards is not None:  # an empty list: no standard covers the call
+                groups.setdefault(", ".join(entry.standards) or "None", []).append(entry.name)
             elif entry.since:
-                known.append((entry.name, "Linux"))  # added by a Linux version: Linux-specific
+                groups.setdefault("Linux", []).append(entry.name)  # added by a Linux version
             else:
                 unknown.append(entry.name)
         out = self.lines()
-        for name, standards in known:
+        for standards, names in groups.items():
             if len(self.calls) > 1:
-                out += [".TP", f".BR {name} ()"]
-            out.text(f"{standards.rstrip('.')}.")
+                for i, name in enumerate(names):
+                    out += [".TQ" if i else ".TP", f".BR {name} ()"]
+            out.text(f"{standards}.")
         if unknown:
             verb = "conforms" if len(unknown) == 1 else "conform"
             out.comment(f"FIXME: the spec does not say which standards {listing(unknown)} {verb} to.")

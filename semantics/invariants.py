@@ -191,10 +191,12 @@ def check_huge_pool_accounted(system: System) -> Iterator[str]:
     reserved is the number of huge pages promised and not yet faulted in: the
     reservations of private huge page mappings plus those of huge page objects
     (files and shared anonymous memory). total - free is the number of huge pages
-    in use: those of huge page objects plus those resident in private mappings.
+    in use: those of huge page objects plus those resident in private mappings (a
+    page that processes share since fork counted once).
     """
     objects = {id(obj): obj for obj in list(system.fds.values()) + list(system.live_objects)}
     private_resv = private_used = 0
+    forked = set()  # the huge pages several processes share since fork, each counted once
     for mm in (proc.mm for proc in system.processes.values()):
         for vma in mm.vmas:
             if not vma.flags & VM_HUGETLB:
@@ -203,8 +205,15 @@ def check_huge_pool_accounted(system: System) -> Iterator[str]:
                 objects.setdefault(id(vma.obj), vma.obj)
                 continue
             private_resv += len(vma.resv)
-            private_used += sum(1 for addr in range(vma.start, vma.end, HPAGE_SIZE)
-                                if addr >> PAGE_SHIFT in mm.resident)
+            for page in (addr >> PAGE_SHIFT for addr in range(vma.start, vma.end, HPAGE_SIZE)):
+                if page not in mm.resident:
+                    continue
+                shared = mm.shared.get(page)
+                if shared is None:
+                    private_used += 1
+                elif id(shared) not in forked:
+                    forked.add(id(shared))
+                    private_used += 1
     shared_resv = sum(len(obj.resv) for obj in objects.values())
     shared_used = sum(len(obj.huge_pages) for obj in objects.values())
     pool = system.pool

@@ -237,6 +237,7 @@ def _syscall(located: Located, constants: dict, flagsets: dict, errnos: dict, si
         number=number,
         header=data.get("header", ""),
         prototype=data.get("prototype", ""),
+        standards=tuple(data["standards"]) if "standards" in data else None,
         since=_version(data.get("since")),
         description=data.get("description", ""),
         returns=data.get("returns", ""),

@@ -155,6 +155,8 @@ class Syscall:
     number: str | None = None
     header: str = ""
     prototype: str = ""
+    #: Standards the call conforms to ("POSIX.1-2008", "Linux"); () none, None not stated.
+    standards: tuple[str, ...] | None = None
     since: tuple[int, ...] | None = None
     description: str = ""
     returns: str = ""

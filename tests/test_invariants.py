@@ -199,6 +199,23 @@ def test_huge_pool_accounted():
     ]
 
 
+def test_huge_page_shared_since_fork_is_counted_once():
+    # Seed 4875740 of test_invariants_hold_after_every_step: after fork, parent and child map
+    # the one private huge page of a pool of one until either writes to it.
+    trace = parse_trace(
+        "config: {hugetlb_pages: 1}\n"
+        "steps:\n"
+        "  - mmap: {len: 1h, prot: [PROT_READ, PROT_WRITE], flags: [MAP_PRIVATE, MAP_ANONYMOUS, MAP_HUGETLB]}\n"
+        "    as: A\n"
+        "  - touch: {addr: A, write: true}\n"
+        "  - fork: {}\n"
+        "    as: child\n")
+    s = system(pool=1)
+    for _, done in steps_on(ENGINE, s, trace):
+        assert done.outcome.ok
+    assert (len(s.processes), s.pool.total - s.pool.free, check_invariants(s)) == (2, 1, [])
+
+
 # -- engine bugs the invariants found -------------------------------------------------------
 
 HUGETLB_FILE_TWICE = """\
