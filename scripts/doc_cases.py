@@ -6,16 +6,19 @@ it) holds excerpts of man pages from before (ok: false) and after (ok: true) ups
 fixes, each with the kernel versions its verdict assumes. For every case this script
 wraps the excerpt as a minimal page (an ERRORS entry when it starts with an errno, else
 DESCRIPTION text), judges it for the newest kernel of the case's scope, runs the claim
-rules with the excerpt flag, and compares what they find with the label below:
+rules with the excerpt flag, and the rules that judge text against other spec data
+(JUDGED: an expression naming no parameter of the page's calls, a constant that
+exists nowhere, a stale C library note), and compares what they find with the label
+below:
 
 * recall: ok:false cases with a finding of the labelled subject and kind
-  (refuted = MM401 or MM403, undocumented = MM402);
-* false positives: ok:true cases with any claim finding.
+  (refuted = MM401 or MM403, undocumented = MM402, parameter = MM303,
+  unknown-constant = MM207, stale-wrapper = MM208);
+* false positives: ok:true cases with any finding of those rules.
 
 The labels (subject, kind) are ours, read off each case's `expected` text; a case the
-claim rules cannot catch says why (`reach`): "engine" means the property would need a
-behaviour the engine does not model (see docs/lint-report.md), "not behaviour" means
-the defect is no claim about kernel behaviour at all.
+rules cannot catch says why (`reach`): "engine" means the property would need a
+behaviour the engine does not model (see docs/lint-report.md).
 
     python3 scripts/doc_cases.py [--corpus PATH] [--json]
 """
@@ -37,7 +40,7 @@ TARGET_RECALL = 0.80
 TARGET_FALSE_POSITIVES = 0.10
 NEWEST = "6.18"  # the newest kernel the spec models: ">=X" and "any" scopes are judged there
 
-#: case id -> (subject, kind[, reach]). reach is why the claim rules cannot find it.
+#: case id -> (subject, kind[, reach]). reach is why the rules cannot find it.
 LABELS = {
     "mmap-map_locked-before": ("MAP_LOCKED", "refuted"),
     "mmap-map_populate-before-2015": ("MAP_POPULATE", "refuted"),
@@ -46,8 +49,7 @@ LABELS = {
     "mmap-map_populate-private-only-wording": ("MAP_POPULATE", "refuted"),
     "mmap-einval-both-types": ("MAP_SHARED_VALIDATE", "refuted"),
     "mmap-hint-before": ("mmap", "refuted"),
-    "mmap-eacces-private-only": ("EACCES", "refuted", "engine: trace files are opened O_RDWR or O_RDONLY, "
-                                                      "never write-only"),
+    "mmap-eacces-private-only": ("EACCES", "refuted"),
     "mmap-shared-munmap-sync": ("munmap", "refuted", "engine: no file contents or writeback in the model"),
     "mmap-never-zero": ("mmap", "refuted"),
     "mmap-anon-offset-ignored": ("MAP_ANONYMOUS", "refuted"),
@@ -56,16 +58,16 @@ LABELS = {
     "mmap-sigbus-before": ("SIGBUS", "refuted"),
     "mlock-mcl_future-enomem": ("MCL_FUTURE", "refuted"),
     "mlock-errors-no-eagain": ("mlock", "refuted"),
-    "mlock-einval-start": ("mlock", "synopsis", "not behaviour: a parameter name the SYNOPSIS lacks"),
+    "mlock-einval-start": ("mlock", "parameter"),
     "mlock-vmlck-shm_lock": ("mlock", "refuted", "engine: no System V shared memory (shmctl SHM_LOCK)"),
-    "mlock-mlock2-stale-glibc-note": ("mlock2", "refuted", "not behaviour: the C library's wrappers"),
+    "mlock-mlock2-stale-glibc-note": ("mlock2", "stale-wrapper"),
     "mremap-dontunmap-errors-head": ("MREMAP_DONTUNMAP", "refuted"),
     "mremap-efault-segfault": ("EFAULT", "refuted"),
     "madvise-dontneed-shared-einval": ("MADV_DONTNEED", "refuted"),
     "madvise-dontneed-hugetlb-pre518-text": ("MADV_DONTNEED", "refuted"),
     "madvise-kernel-may-ignore": ("madvise", "refuted"),
     "madvise-free-swapless": ("MADV_FREE", "refuted"),
-    "madvise-posix_madv_noreuse": ("madvise", "refuted", "not behaviour: a constant that exists nowhere"),
+    "madvise-posix_madv_noreuse": ("POSIX_MADV_NOREUSE", "unknown-constant"),
     "madvise-guard-613-wording": ("MADV_GUARD_INSTALL", "refuted", "engine: no MADV_GUARD_INSTALL advice"),
     "process_madvise-cap_sys_admin": ("process_madvise", "refuted", "engine: no process_madvise, no "
                                                                      "capability but CAP_IPC_LOCK"),
@@ -73,7 +75,10 @@ LABELS = {
     "mprotect-efault": ("mprotect", "refuted"),
     "mprotect-pkey-zero": ("pkey_mprotect", "refuted", "engine: no pkey_mprotect"),
 }
-KINDS = {"refuted": ("MM401", "MM403"), "undocumented": ("MM402",)}
+KINDS = {"refuted": ("MM401", "MM403"), "undocumented": ("MM402",), "parameter": ("MM303",),
+         "unknown-constant": ("MM207",), "stale-wrapper": ("MM208",)}
+#: The rules besides the claim rules (category "claims") that judge what a text says.
+JUDGED = ("MM207", "MM208", "MM303")
 _ERRNO_LINE = re.compile(r"^\.B\s+E[A-Z0-9]+\s*$")
 
 
@@ -182,7 +187,7 @@ def evaluate(corpus: Path = CORPUS) -> Evaluation:
 
     spec = default_spec()
     engine = Engine(spec)
-    rules = [r for r in RULES.values() if r.category == "claims"]
+    rules = [r for r in RULES.values() if r.category == "claims" or r.id in JUDGED]
     cases = yaml.safe_load(corpus.read_text(encoding="utf-8"))
     rows = []
     for case in cases:

@@ -186,6 +186,120 @@ def check_unknown_flag(ctx):
             yield Report(origin, f"{name} is not a flag or constant the spec knows", name)
 
 
+#: An upper-case constant name with an underscore, as running text writes it (not a
+#: function "FOO_BAR(" nor part of a longer word).
+_CONSTANT_RE = re.compile(r"(?<![\w-])[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9](?![\w(])")
+
+
+def _constant_families(ctx) -> tuple:
+    """The name prefixes of the page's flag sets (MAP_, MADV_), and their POSIX
+    counterparts (POSIX_MADV_) where the spec knows a constant of that family."""
+    prefixes = {flag_prefix(flagset) for entry in documented_calls(ctx)
+                for flagset in call_flagsets(ctx.spec, entry)} - {""}
+    posix = {f"POSIX_{p}" for p in prefixes}
+    posix = {p for p in posix if any(name.startswith(p) for name in ctx.spec.constants)}
+    return tuple(sorted(prefixes | posix))
+
+
+@rule("MM207", "warning", "coverage")
+def check_unknown_constant(ctx):
+    """The text names a constant of a flag family of the page that does not exist.
+
+    A name in running text (outside SYNOPSIS) with the prefix of a flag set of the
+    page's calls (MAP_, MADV_, ...), or the POSIX counterpart of one that the spec
+    knows (POSIX_MADV_), must be a flag, value or constant of the spec: generated
+    from the kernel headers or declared with its source (the C library's too). A
+    name that is none of them exists nowhere: a typo, or a constant of another
+    interface (POSIX_FADV_NOREUSE is posix_fadvise's; there is no POSIX_MADV_NOREUSE).
+    Names a tag describes are MM204's; each unknown name is reported once, where
+    the text first names it.
+    """
+    families = _constant_families(ctx)
+    if not families:
+        return
+    tagged = {name for name, _, _ in tagged_names(ctx.document)}
+    reported = set()
+    for section in ctx.document.sections:
+        if section.name == "SYNOPSIS":
+            continue
+        for paragraph in section.paragraphs:
+            text = paragraph.body.text
+            if paragraph.kind == "literal" or "_" not in text:
+                continue
+            for m in _CONSTANT_RE.finditer(text):
+                name = m.group(0)
+                if (name in reported or name in tagged or not name.startswith(families)
+                        or known_name(ctx.spec, name)):
+                    continue
+                reported.add(name)
+                family = next(f for f in families if name.startswith(f))
+                yield Report(paragraph.body.origin_at(m.start()),
+                             f"{name} is not one of the {family}* constants (of the kernel or C library "
+                             f"headers) that the spec knows", name)
+
+
+_WRAPPERS: dict = {}  # spec directory -> {call: (glibc version text, source)}
+
+
+def libc_wrappers(spec) -> dict:
+    """The glibc release that first wraps each call listed in the spec's libc.yaml
+    (checked against its schema), as {call: (version text, source)}; {} without one."""
+    directory = str(spec.directory)
+    found = _WRAPPERS.get(directory)
+    if found is None:
+        from pathlib import Path
+
+        from mmsem.spec import schemas, source
+
+        path = Path(directory, "libc.yaml")
+        found = {}
+        if path.is_file():
+            located = source.load(path)
+            schemas.check(located, "libc")
+            found = {name: (entry["glibc"], entry["source"]) for name, entry in located.data["wrappers"].items()}
+        _WRAPPERS[directory] = found
+    return found
+
+
+#: "there is no glibc wrapper for", "glibc does not provide a wrapper for", "has no C library wrapper".
+_NO_WRAPPER_RE = re.compile(
+    r"\b(?:no|not an?|without an?)\s+(?:glibc|c library|libc)\s+wrappers?"
+    r"|\b(?:glibc|the c library|libc)\s+(?:does|did)\s+not\s+(?:yet\s+|currently\s+)?provide\s+(?:an?\s+)?wrappers?",
+    re.IGNORECASE)
+#: A sentence that dates itself by a C library version ("before glibc 2.27") is history.
+_LIBC_VERSION_RE = re.compile(r"\b(?:glibc|c library|libc)\s+(?:version\s+)?\d", re.IGNORECASE)
+
+
+@rule("MM208", "warning", "coverage")
+def check_stale_wrapper_note(ctx):
+    """The text says a call has no glibc wrapper, but glibc has provided one for years.
+
+    A sentence that says there is no glibc (C library) wrapper and names a call
+    that spec/libc.yaml lists, with the glibc release that added its wrapper, is
+    stale: "there is not a glibc wrapper for mlock2(), so it will need to be invoked
+    using syscall(2)" stopped being true with glibc 2.27. A sentence that names a
+    glibc version ("before glibc 2.27, there was no wrapper") is history, not a
+    claim about today's library, and is left alone.
+    """
+    from mmsem.manpages.claims.text import sentences
+
+    wrappers = libc_wrappers(ctx.spec)
+    if not wrappers:
+        return
+    for section in ctx.document.sections:
+        for paragraph in section.paragraphs:
+            if paragraph.kind == "literal" or "wrapper" not in paragraph.body.text:
+                continue
+            for sentence in sentences(paragraph.body):
+                m = _NO_WRAPPER_RE.search(sentence.text)
+                if m is None or _LIBC_VERSION_RE.search(sentence.text):
+                    continue
+                for call, (version, _) in wrappers.items():
+                    if re.search(rf"(?<![\w-]){re.escape(call)}(?![\w-])", sentence.text):
+                        yield Report(sentence.origin_at(m.start()),
+                                     f"glibc has provided a wrapper for {call}() since glibc {version}", call)
+
+
 def _subjects(ctx) -> dict:
     """Names whose "since" the spec knows: the page's calls and their flags -> (kind, since)."""
     out: dict = {}

@@ -134,3 +134,60 @@ def check_missing_prototype(ctx):
     for entry in documented_calls(ctx):
         if entry.prototype and entry.name not in declared:
             yield Report(section.origin, f"SYNOPSIS does not declare {entry.name}()", entry.name)
+
+
+#: A sum of two identifiers in running text: "addr+len", "old_address + old_size".
+#: (Differences are left alone: "len - pagesize" may well subtract a quantity.)
+_SUM_RE = re.compile(r"(?<![\w.>\-])([A-Za-z_]\w*)\s*\+\s*([A-Za-z_]\w*)(?![\w(\[.])")
+_NOT_PROSE = ("NAME", "SYNOPSIS", "EXAMPLES", "EXAMPLE", "SEE ALSO")
+
+
+def _page_parameters(ctx, calls) -> dict:
+    """Each parameter name of the page's calls (spec and SYNOPSIS alike) -> the calls taking it."""
+    out: dict = {}
+    for entry in calls:
+        for arg in entry.args:
+            out.setdefault(arg.name, []).append(entry.name)
+    for prototype in ctx.document.prototypes:
+        signature = parse_signature(prototype.text)
+        if signature is not None:
+            for param in signature.params:
+                if param.name and prototype.name not in out.setdefault(param.name, []):
+                    out[param.name].append(prototype.name)
+    return out
+
+
+@rule("MM303", "warning", "synopsis")
+def check_unknown_parameter(ctx):
+    """An expression in the text adds a parameter to a name that no call of the page takes.
+
+    In "start + len", len is a parameter of mlock() and start is none of its page's
+    parameters (addr, len, flags): the text was written for a prototype the page no
+    longer has (or never had). Only sums and differences of two identifiers outside
+    SYNOPSIS and EXAMPLES are read, and only when one of them is a parameter of a call
+    the page documents (by the spec or its SYNOPSIS); the unknown one is reported.
+    """
+    calls = documented_calls(ctx)
+    if not calls:
+        return
+    params = _page_parameters(ctx, calls)
+    for section in ctx.document.sections:
+        if section.name in _NOT_PROSE:
+            continue
+        for paragraph in section.paragraphs:
+            if paragraph.kind == "literal" or "+" not in paragraph.body.text:
+                continue
+            text = paragraph.body.text
+            for m in _SUM_RE.finditer(text):
+                left, right = m.group(1), m.group(2)
+                known = left if left in params else right if right in params else None
+                unknown = right if known == left else left
+                if known is None or unknown in params or not unknown[0].islower():
+                    continue
+                takers = params[known]
+                at = m.start(1) if unknown == left else m.start(2)
+                names = [f"{c}()" for c in takers]
+                calls_text = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+                yield Report(paragraph.body.origin_at(at),
+                             f"{unknown!r} in {m.group(0)!r} is not a parameter of {calls_text} "
+                             f"(the page's calls take {', '.join(sorted(params))})", takers[0])

@@ -59,7 +59,7 @@ def test_catalogue_loads_clean_with_names_checked():
     errors: list = []
     catalogue = load_properties(PROPERTIES, errors, default_spec())
     assert [str(e) for e in errors] == []
-    assert len(catalogue) == 37
+    assert len(catalogue) == 38
     assert len({p.id for p in catalogue}) == len(catalogue)
 
 
@@ -408,3 +408,29 @@ NEGATED = {
 @pytest.mark.parametrize("prop_id, sentence", [(p, s) for p, ss in NEGATED.items() for s in ss])
 def test_negated_or_hedged_paraphrases_are_not_denials(catalogue, prop_id, sentence):
     assert not denied(prop_id, sentence, catalogue)
+
+
+# -- EACCES for a descriptor not open for reading -------------------------------------------
+
+EACCES_PRIVATE_ONLY = """\
+.SH ERRORS
+.TP
+.B EACCES
+The descriptor names a directory.
+Or
+.B MAP_PRIVATE
+was requested, but
+.I fd
+is not open for reading.
+"""
+
+
+def test_eacces_for_private_mappings_only_is_refuted():
+    assert lint(page("mmap", EACCES_PRIVATE_ONLY), rules=["MM401"]) == [
+        ("MM401", 9, 4, "EACCES", "mmap-eacces-any-file-mapping")]
+
+
+@pytest.mark.parametrize("condition", [".B MAP_SHARED\nor\n.B MAP_PRIVATE\n", "a file mapping\n"])
+def test_eacces_for_every_file_mapping_is_not_refuted(condition):
+    text = EACCES_PRIVATE_ONLY.replace(".B MAP_PRIVATE\n", condition)
+    assert lint(page("mmap", text), rules=["MM401"]) == []
