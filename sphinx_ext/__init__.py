@@ -4,7 +4,9 @@
 
 Adds the ``mm`` domain (domain.py): ``mm:syscall``, ``mm:flag`` and ``mm:errno``
 objects, their roles, and the flag and errno indices; ``mm:autosyscall`` and
-``mm:autoerrnos`` (reference.py, errnos.py); ``mm:scenario`` (scenario.py). Configuration:
+``mm:autoerrnos`` (reference.py, errnos.py); ``mm:autokernels``, the kernel profiles
+and ``mm:trait`` objects (kernels.py); ``mm:lintrules``, the man-page linter's rules as
+``mm:rule`` objects (lintrules.py); ``mm:scenario`` (scenario.py). Configuration:
 
 ``mm_default_kernel``   kernel profile for traces that name none (default: the
                         running kernel's; a site should pin it, e.g. "6.18")
@@ -25,6 +27,8 @@ from pathlib import Path
 from mmsem.sphinx_ext import coverage, objects, pages, scenario
 from mmsem.sphinx_ext.domain import MmDomain, report_duplicates
 from mmsem.sphinx_ext.errnos import AutoErrnosDirective
+from mmsem.sphinx_ext.kernels import AutoKernelsDirective
+from mmsem.sphinx_ext.lintrules import LintRulesDirective
 from mmsem.sphinx_ext.reference import AutoSyscallDirective
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -46,6 +50,8 @@ def setup(app):
     app.add_directive_to_domain("mm", "autosyscall", AutoSyscallDirective)
     app.add_directive_to_domain("mm", "autoerrnos", AutoErrnosDirective)
     app.add_directive_to_domain("mm", "scenario", scenario.ScenarioDirective)
+    app.add_directive_to_domain("mm", "lintrules", LintRulesDirective)
+    app.add_directive_to_domain("mm", "autokernels", AutoKernelsDirective)
     app.add_node(scenario.scenario)
     app.connect("config-inited", _add_static)
     app.connect("builder-inited", pages.generate_reference_pages)
@@ -60,7 +66,7 @@ def setup(app):
     app.connect("missing-reference", objects.missing_reference)
     return {
         "version": "0.1",
-        "env_version": 1,
+        "env_version": 2,  # 2: rule and trait objects
         # The domain implements clear_doc and merge_domaindata and reports duplicates only
         # after the merges; scenario records are merged in env-merge-info; the result cache
         # is one atomically written file per key.

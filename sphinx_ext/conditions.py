@@ -15,6 +15,7 @@ into plain text by :func:`to_text`::
     ("code", "pages(len) + ")       code, merged with neighbouring code
     ("flag", "MAP_LOCKED")          a flag name: a cross-reference
     ("term", "locked_vm", "doc")    a state value or function: code with an explanation
+    ("term", "Linux 4.9 or later", "doc", "trait_name")   a kernel trait, also linked
     ("list", "all", [tokens, ...])  a top-level conjunction or disjunction, as a list
 """
 
@@ -25,6 +26,7 @@ import re
 from dataclasses import dataclass
 
 from docutils import nodes
+from sphinx import addnodes
 
 from mmsem.semantics.namespace import FUNCTIONS, STATE
 from mmsem.sphinx_ext.objects import xref
@@ -146,7 +148,7 @@ class _Words:
             return [("text", PREDICATE_NAMES[name][1 if negated else 0])]
         trait = self.vocabulary.traits.get(name)
         if trait is not None:
-            return [("term", _trait_phrase(trait, negated), trait.text.strip())]
+            return [("term", _trait_phrase(trait, negated), trait.text.strip(), name)]
         return ([("text", "not ")] if negated else []) + self.value(ast.Name(id=name))
 
     def _mask_pred(self, node: ast.BinOp, negated: bool) -> list:
@@ -225,7 +227,7 @@ class _Words:
             return [("term", name, (STATE[name].__doc__ or "").strip())]
         trait = self.vocabulary.traits.get(name)
         if trait is not None:
-            return [("term", _trait_phrase(trait, False), trait.text.strip())]
+            return [("term", _trait_phrase(trait, False), trait.text.strip(), name)]
         return [("code", name)]
 
 
@@ -321,7 +323,11 @@ def to_nodes(tokens: list) -> list[nodes.Node]:
         elif kind == "term":
             name, explanation = token[1], token[2]
             inner = nodes.literal(name, name) if name.isidentifier() else nodes.Text(name)
-            out.append(nodes.abbreviation("", "", inner, explanation=explanation))
+            term = nodes.abbreviation("", "", inner, explanation=explanation)
+            if len(token) > 3:  # a kernel trait: also a link to its description
+                term = addnodes.pending_xref("", term, refdomain="mm", reftype="trait", reftarget=token[3],
+                                             refexplicit=True, refwarn=True, mm_optional=True)
+            out.append(term)
         elif kind == "list":
             intro = "all of these hold:" if token[1] == "all" else "any of these holds:"
             out.append(nodes.Text(intro))

@@ -37,8 +37,9 @@ from mmsem.sphinx_ext.objects import ErrnoDirective, FlagDirective, SyscallDirec
 
 logger = logging.getLogger(__name__)
 
-#: Object types and the relation kinds that point from them to system calls.
-OBJTYPES = ("syscall", "flag", "errno")
+#: Object types and the relation kinds that point from them to system calls. Lint rules
+#: (lintrules.py) and kernel traits (kernels.py) are objects too, with no relations.
+OBJTYPES = ("syscall", "flag", "errno", "rule", "trait")
 RELATION_KINDS = ("flag", "errno")
 __all__ = ["MmDomain", "get_domain", "node_id_for", "report_duplicates"]
 
@@ -52,6 +53,8 @@ class MmDomain(Domain):
         "syscall": ObjType("system call", "syscall"),
         "flag": ObjType("flag", "flag"),
         "errno": ObjType("errno", "errno"),
+        "rule": ObjType("lint rule", "rule"),
+        "trait": ObjType("kernel trait", "trait"),
     }
     directives = {
         "syscall": SyscallDirective,
@@ -62,6 +65,8 @@ class MmDomain(Domain):
         "syscall": XRefRole(innernodeclass=nodes.literal),
         "flag": XRefRole(innernodeclass=nodes.literal),
         "errno": XRefRole(innernodeclass=nodes.literal),
+        "rule": XRefRole(innernodeclass=nodes.literal),
+        "trait": XRefRole(innernodeclass=nodes.literal),
     }
     indices = [FlagIndex, ErrnoIndex]
     initial_data: dict = {"descriptions": {}, "objects": {}, "relations": {}}

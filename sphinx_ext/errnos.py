@@ -1,7 +1,8 @@
 """``.. mm:autoerrnos::``: every errno a modelled call can fail with, declared once.
 
 Each errno gets its generic meaning (spec/errnos.yaml) and links to the calls that
-return it; which errors a call has, and when, is on the call's own page.
+return it, those the model leaves it out of (``unmodelled_errors``) apart; which
+errors a call has, and when, is on the call's own page.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ class AutoErrnosDirective(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         spec = default_spec()
-        users: dict[str, list[str]] = {}
+        users: dict[str, list[tuple[str, bool]]] = {}  # errno -> [(call, modelled)]
         for name in sorted(spec.syscalls):
             entry = spec.syscalls[name]
             self.env.note_dependency(entry.origin.path)
-            codes = specquery.errnos_of(spec, entry) + (["ENOSYS"] if entry.since else [])
-            for code in codes:
-                users.setdefault(code, []).append(name)
+            for code, modelled in specquery.reference_errnos(spec, entry):
+                users.setdefault(code, []).append((name, modelled))
         self.env.note_dependency(str(Path(spec.directory) / "errnos.yaml"))
         out: list[nodes.Node] = []
         for code in sorted(users):
@@ -46,10 +46,21 @@ class AutoErrnosDirective(SphinxDirective):
             content = addnodes.desc_content()
             if meaning:
                 content += para(sentence(meaning))
-            refs: list = ["Returned by "]
-            for i, name in enumerate(users[code]):
-                refs += ([", "] if i else []) + [xref("syscall", name)]
-            content += para(*refs, ".")
+            modelled = [name for name, m in users[code] if m]
+            unmodelled = [name for name, m in users[code] if not m]
+            if modelled:
+                content += para("Returned by ", *self.calls(modelled), ".")
+            if unmodelled:
+                content += para("Also returned by " if modelled else "Returned by ", *self.calls(unmodelled),
+                                " in cases the model leaves out (no trace produces it there).",
+                                classes=["mm-not-modelled"])
             desc += content
             out.append(desc)
         return out
+
+    @staticmethod
+    def calls(names: list[str]) -> list:
+        refs: list = []
+        for i, name in enumerate(names):
+            refs += ([", "] if i else []) + [xref("syscall", name)]
+        return refs

@@ -27,12 +27,13 @@ from mmsem.semantics.runner import (
     outcome_matches,
     run_engine,
 )
+from mmsem.semantics.state import HPAGE_PAGES
 from mmsem.semantics.trace import StateExpect, Trace, parse_trace
 from mmsem.spec import default_spec
 
 #: Page fields as stored per page, in this order (observe.PageObs without "mapped").
 PAGE_FIELDS = ("prot", "shared", "locked", "onfault", "resident")
-#: At most this many pages of one mapping are drawn.
+#: At most this many cells (pages, or huge pages) of one mapping are drawn.
 MAX_ROW_PAGES = 512
 
 
@@ -62,7 +63,8 @@ def observing(trace: Trace) -> Trace:
 def on_engine(trace: Trace) -> dict:
     result = run_engine(observing(trace))
     problems = mismatches(result)
-    rows = layout(result, [record.state for record in result.steps] + list(result.final.values()))
+    observations = [record.state for record in result.steps] + list(result.final.values())
+    rows = layout(result, observations, huge_names(trace, observations, result))
     labels = {label for _, row in rows for label in row}
     steps = []
     spec = default_spec()
@@ -120,10 +122,48 @@ def file_info(name: str, info) -> dict:
             "readable": info.readable}
 
 
-def layout(result: TraceResult, observations: list) -> list[list]:
+def hugetlb_bindings(trace: Trace) -> set[str]:
+    """Names bound to an mmap of huge pages (MAP_HUGETLB, or a file on hugetlbfs)."""
+    out = set()
+    for step in trace.steps:
+        if step.bind is None or step.call != "mmap":
+            continue
+        flags = step.written.get("flags", [])
+        flags = [flags] if isinstance(flags, str) else flags
+        fd = step.written.get("fd")
+        file = trace.files.get(fd) if isinstance(fd, str) else None
+        if "MAP_HUGETLB" in flags or (file is not None and file.hugetlb):
+            out.add(step.bind)
+    return out
+
+
+def huge_names(trace: Trace, observations: list, result: TraceResult) -> set[str]:
+    """The hugetlb names whose pages can be drawn a huge page to a cell: in every
+    observation, the pages of each huge page are all there and all unmapped or all in
+    one state (the state may differ from one observation to the next)."""
+    names = hugetlb_bindings(trace)
+    mixed: set[str] = set()
+    for obs in observations:
+        if obs is None:
+            continue
+        seen: dict[tuple[str, int], list] = {}
+        for addr in reported_pages(result, obs):
+            name, sep, offset = result.label(addr).partition("+")
+            if name in names and sep and offset.endswith("p") and offset[:-1].isdigit():
+                page = obs.page(addr)
+                seen.setdefault((name, int(offset[:-1]) // HPAGE_PAGES), []).append(
+                    tuple(page.get(f) for f in PAGE_FIELDS) if page.mapped else None)
+        for (name, _), states in seen.items():
+            if len(states) != HPAGE_PAGES or len(set(states)) != 1:  # partly drawn, or split
+                mixed.add(name)
+    return names - mixed
+
+
+def layout(result: TraceResult, observations: list, huge: set[str] = frozenset()) -> list[list]:
     """Rows of page labels to draw, the same for every step: one row per bound name (its
     pages from the lowest to the highest ever seen), then pages outside every binding.
-    Labels are relative to the addresses the names were bound to in this run."""
+    Labels are relative to the addresses the names were bound to in this run; the rows
+    of the names in `huge` count in huge pages ("H+1h"), one cell per huge page."""
     addrs: set[int] = set()
     for obs in observations:
         if obs is not None:
@@ -138,8 +178,10 @@ def layout(result: TraceResult, observations: list) -> list[list]:
             loose.append(result.label(addr))
     rows = []
     for name, offsets in sorted(named.items(), key=lambda item: min(item[1].values())):
-        first, last = min(offsets), min(max(offsets), min(offsets) + MAX_ROW_PAGES - 1)
-        rows.append([name, [f"{name}+{i}p" for i in range(first, last + 1)]])
+        unit, size = ("h", HPAGE_PAGES) if name in huge else ("p", 1)
+        first = min(offsets) // size
+        last = min(max(offsets) // size, first + MAX_ROW_PAGES - 1)
+        rows.append([name, [f"{name}+{i}{unit}" for i in range(first, last + 1)]])
     if loose:
         rows.append(["", loose[:MAX_ROW_PAGES]])
     return rows
@@ -150,6 +192,11 @@ def pages(result: TraceResult, obs, labels: set) -> dict:
     out = {}
     for addr, page in obs.pages.items():
         label = result.label(addr)
+        name, _, offset = label.partition("+")
+        if offset.endswith("p") and offset[:-1].isdigit() and int(offset[:-1]) % HPAGE_PAGES == 0:
+            huge_label = f"{name}+{int(offset[:-1]) // HPAGE_PAGES}h"  # the cell of a huge page
+            if huge_label in labels:
+                label = huge_label
         if label in labels:
             out[label] = [page.get(f) for f in PAGE_FIELDS]
     return out

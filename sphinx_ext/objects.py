@@ -35,7 +35,8 @@ def node_id_for(objtype: str, name: str) -> str:
 
 def index_entry(objtype: str, name: str, node_id: str, owner: str = "") -> addnodes.index:
     """A general-index entry: "MAP_LOCKED (flag of mmap)", "mlock2 (system call)"."""
-    label = {"syscall": "system call", "flag": "flag", "errno": "errno"}[objtype]
+    label = {"syscall": "system call", "flag": "flag", "errno": "errno", "rule": "lint rule",
+             "trait": "kernel trait"}[objtype]
     text = f"{name} ({label} of {owner})" if owner else f"{name} ({label})"
     return addnodes.index(entries=[("single", text, node_id, "", None)])
 
@@ -50,6 +51,22 @@ def declare(env, document, objtype: str, name: str, node: nodes.Element, line: i
     document.note_explicit_target(node)
     env.get_domain("mm").note_object(objtype, name, node_id, line, summary)
     return node_id
+
+
+def description(directive, objtype: str, name: str, annotation: str, summary: str,
+                entry: str = "") -> tuple[addnodes.desc, addnodes.desc_content, list[nodes.Node]]:
+    """A generated object description ``NAME annotation``, declared at the directive's line:
+    (the description, its empty content to fill, the nodes to return: index entry and
+    description). `entry` is the index entry's text, by default the name."""
+    desc = addnodes.desc(domain="mm", objtype=objtype, desctype=objtype, classes=["mm", objtype])
+    sig = addnodes.desc_signature("", "")
+    sig += addnodes.desc_name(name, name)
+    sig += addnodes.desc_annotation(annotation, annotation)
+    desc += sig
+    node_id = declare(directive.env, directive.state.document, objtype, name, sig, directive.lineno, summary)
+    content = addnodes.desc_content()
+    desc += content
+    return desc, content, [index_entry(objtype, entry or name, node_id), desc]
 
 
 def xref(objtype: str, target: str, text: str | None = None) -> addnodes.pending_xref:

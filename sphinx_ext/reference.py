@@ -36,6 +36,25 @@ logger = logging.getLogger(__name__)
 KERNEL_TREE = "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/"
 KERNEL_COMMIT = "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/commit/?id="
 BEFORE_SINCE = {"einval": "older kernels fail with EINVAL", "ignored": "older kernels ignore it"}
+#: What the spec's ``nommu:`` says about a call on kernels built without an MMU.
+NOMMU = {"enosys": "Kernels built without an MMU do not have it (ENOSYS).",
+         "unmodelled": "Kernels built without an MMU have their own version (mm/nommu.c), which mmsem "
+                       "does not model."}
+MODEL_NOTE_TITLE = "How mmsem models this"
+
+
+def model_note(*texts: str) -> nodes.admonition:
+    """The spec's remarks on the model (``model_notes``, ``model_note``): about mmsem, not
+    the kernel, so they are set apart from the description and never reach man pages."""
+    note = nodes.admonition(classes=["mm-model-note"])
+    note += nodes.title(MODEL_NOTE_TITLE, MODEL_NOTE_TITLE)
+    for text in texts:
+        note += para(text)
+    return note
+
+
+def since_text(version: tuple[int, ...] | None) -> str:
+    return f"since Linux {'.'.join(map(str, version))}" if version else ""
 
 
 def code_words(spec: Spec, entry: Syscall) -> frozenset:
@@ -107,10 +126,14 @@ class SyscallPage:
         if entry.page:
             page, _, section = entry.page.partition(".")
             facts.append(f"Manual page: {page}({section}).")
+        if entry.nommu in NOMMU:
+            facts.append(NOMMU[entry.nommu])
         if facts:
             content += para(" ".join(facts), classes=["mm-facts"])
         if entry.description:
             content += para(self.sentence(entry.description))
+        if entry.model_notes:
+            content += model_note(*[self.sentence(note) for note in entry.model_notes])
         desc += content
         return desc
 
@@ -174,6 +197,8 @@ class SyscallPage:
         if flag.text:
             meaning.append(para(self.sentence(flag.text, code=False)))
         meaning += self.value_rules(flag)
+        if flag.model_note:
+            meaning.append(model_note(self.sentence(flag.model_note, code=False)))
         if flag.undocumented:
             meaning.append(para("Not described in the manual pages.", classes=["mm-small"]))
         number = str(flag.value) if values else hex(flag.value)
@@ -195,8 +220,9 @@ class SyscallPage:
         if flag.skip_when is not None:
             out += self.condition("Mappings are left unchanged when ", flag.skip_when)
         for reject in flag.rejects:
+            since = f" ({since_text(reject.since)})" if reject.since else ""
             out += self.condition(["Fails with ", xref("errno", reject.errno), " if "], reject.when, "",
-                                  f": {reject.text}.")
+                                  f": {reject.text}{since}.")
         return out
 
     # -- behaviour -----------------------------------------------------------------------------
@@ -220,7 +246,7 @@ class SyscallPage:
 
     def errors(self) -> nodes.section | None:
         cases = specquery.error_cases(self.spec, self.entry)
-        if not cases and not self.entry.since:
+        if not cases and not self.entry.since and not self.entry.unmodelled_errors:
             return None
         only_signals = cases and all(case.is_signal for case in cases)
         sec = self.section("Signals" if only_signals else "Errors", "errors")
@@ -236,7 +262,25 @@ class SyscallPage:
             if not case.is_signal:
                 self.domain.note_relation("errno", case.code, self.name, sec["ids"][0])
         sec += items
+        if self.entry.unmodelled_errors:
+            sec += self.unmodelled(sec["ids"][0])
         return sec
+
+    def unmodelled(self, anchor: str) -> list[nodes.Node]:
+        """Errors the call really has that the model leaves out (``unmodelled_errors``)."""
+        out = [para("The call can also fail in ways the model leaves out; traces never produce these:",
+                    classes=["mm-unmodelled-intro"])]
+        items = nodes.bullet_list(classes=["mm-unmodelled"])
+        for error in self.entry.unmodelled_errors:
+            item = para(xref("errno", error.errno), " ",
+                        nodes.inline("(not modelled)", "(not modelled)", classes=["mm-not-modelled"]),
+                        ": ", self.sentence(error.text))
+            if error.cite:
+                item += nodes.inline(f" {error.cite}.", f" {error.cite}.", classes=["mm-small"])
+            items += nodes.list_item("", item)
+            self.domain.note_relation("errno", error.errno, self.name, anchor)
+        out.append(items)
+        return out
 
     def error_item(self, case: specquery.ErrorCase) -> nodes.list_item:
         code = nodes.literal(case.code, case.code) if case.is_signal else xref("errno", case.code)
@@ -251,6 +295,8 @@ class SyscallPage:
         item += head
         item += para(self.sentence(case.text))
         details = []
+        if case.raised is not None and case.raised.since:
+            details.append(since_text(case.raised.since) + "; older kernels do not fail this way")
         if case.raised is not None and case.raised.source_errno:
             details.append(f"the effect reports {case.raised.source_errno}, the call returns {case.code}")
         if case.raised is not None and case.raised.nondeterministic:

@@ -65,6 +65,17 @@ def errnos_of(spec: Spec, entry: Syscall) -> list[str]:
     return list(dict.fromkeys(case.code for case in error_cases(spec, entry) if not case.is_signal))
 
 
+def reference_errnos(spec: Spec, entry: Syscall) -> list[tuple[str, bool]]:
+    """(errno, modelled) for every errno a call's reference lists: those the model can
+    produce (ENOSYS too, for a call newer than some kernels), then the real ones the
+    model leaves out (``unmodelled_errors``) that it cannot produce."""
+    modelled = errnos_of(spec, entry) + (["ENOSYS"] if entry.since else [])
+    out = [(code, True) for code in dict.fromkeys(modelled)]
+    out += [(code, False) for code in dict.fromkeys(e.errno for e in entry.unmodelled_errors)
+            if code not in modelled]
+    return out
+
+
 def flagsets_of(spec: Spec, entry: Syscall) -> list[tuple[str, str]]:
     """(argument, flag set) for each argument that takes flags; prot arguments use "prot"."""
     out = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from docutils import nodes
 
+from mmsem.semantics.engine import MAIN
 from mmsem.sphinx_ext import svg
 from mmsem.sphinx_ext.objects import xref
 
@@ -28,6 +29,14 @@ def _pages(size: int) -> str:
     return f"{size} bytes"
 
 
+def _access(file: dict) -> str:
+    """How the trace's descriptor of a file is open, when not for reading and writing."""
+    readable, writable = file.get("readable", True), file["writable"]
+    if readable and writable:
+        return ""
+    return ", open read-only" if readable else ", open write-only"  # traces cannot have neither
+
+
 def setup_text(result: dict) -> str:
     config = result["config"]
     parts = [f"Runs on the model of Linux {result['profile']}"]
@@ -39,7 +48,7 @@ def setup_text(result: dict) -> str:
         parts.append(f"as an unprivileged process (no CAP_IPC_LOCK) with RLIMIT_MEMLOCK {limit_text}")
     text = " ".join(parts)
     extras = [f"file {f['name']}: {_pages(f['size'])}" + (" on hugetlbfs" if f["hugetlb"] else "")
-              + ("" if f["writable"] else ", open read-only") for f in result["files"]]
+              + _access(f) for f in result["files"]]
     if config["max_map_count"] != DEFAULT_MAX_MAP_COUNT:
         extras.append(f"vm.max_map_count {config['max_map_count']}")
     if config["hugetlb_pages"]:
@@ -110,11 +119,21 @@ def step_node(result: dict, step: dict, uid: str) -> nodes.container:
     box += line
     if step["note"]:
         box += nodes.paragraph("", step["note"], classes=["mm-step-note"])
-    title = f"Address space after step {step['index']}, {call_text(step)}; VmLck {step['vmlck']} pages"
+    # The picture shows the process that made the step: the child's, after a child's step.
+    whose = "" if step["proc"] == MAIN else f" of {step['proc']}"
+    title = (f"Address space{whose} after step {step['index']}, {call_text(step)}; "
+             f"VmLck {step['vmlck']} pages")
     picture = svg.address_space(f"{uid}-s{step['index']}", result["rows"], step["pages"], title)
     box += nodes.raw("", picture, format="html")
-    box += nodes.paragraph("", f"VmLck {_pages(step['vmlck'] * PAGE)}.", classes=["mm-vmlck"])
+    text = f"VmLck {_pages(step['vmlck'] * PAGE)}." if not whose else \
+        f"The address space of {step['proc']}; its VmLck {_pages(step['vmlck'] * PAGE)}."
+    box += nodes.paragraph("", text, classes=["mm-vmlck"])
     return box
+
+
+def huge_rows(result: dict) -> list[str]:
+    """Names whose row counts huge pages (labels "H+0h")."""
+    return [name for name, labels in result["rows"] if labels and labels[0].endswith("h")]
 
 
 def render(result: dict, live: dict | None, uid: str, title: str, trace_text: str | None,
@@ -127,6 +146,16 @@ def render(result: dict, live: dict | None, uid: str, title: str, trace_text: st
     if result["description"]:
         box += nodes.paragraph("", result["description"])
     box += nodes.paragraph("", setup_text(result), classes=["mm-setup"])
+    huge = huge_rows(result)
+    if huge:
+        names = ", ".join(huge)
+        box += nodes.paragraph("", f"In the pictures a cell of {names} is a huge page (2 MiB, 512 pages).",
+                               classes=["mm-setup"])
+    procs = sorted({step["proc"] for step in result["steps"]} - {MAIN})
+    if procs:
+        box += nodes.paragraph("", "Steps marked [" + "], [".join(procs) + "] run in the forked process of "
+                               "that name; the picture after such a step shows its address space.",
+                               classes=["mm-setup"])
     if live is not None:
         box += live_paragraph(live)
     if trace_text is not None:  # folded in HTML; other builders drop the raw tags and keep the block

@@ -34,6 +34,9 @@ DOCS = ROOT / "docs"
 CHROMIUM = "/usr/bin/chromium"
 #: The kernel profile the site pins (docs/conf.py mm_default_kernel).
 SITE_KERNEL = "6.18"
+#: The guides (docs/guides/), in the order of their index.
+GUIDES = ("map-locked-vs-mlock", "lock-on-fault", "mlockall-future", "hugetlb-and-fork", "brk-mseal-remap",
+          "lint-patch")
 
 
 # -- running Sphinx ------------------------------------------------------------------------
@@ -99,8 +102,9 @@ def test_site_builds_clean_with_warnings_as_errors(site):
     pages = {p.relative_to(site.html).as_posix() for p in site.html.rglob("*.html")}
     expected = {f"reference/calls/{name}.html" for name in default_spec().syscalls}
     expected |= {"index.html", "getting-started.html", "cli.html", "architecture.html", "extension.html",
-                 "guides/map-locked-vs-mlock.html", "guides/lock-on-fault.html", "guides/mlockall-future.html",
-                 "reference/errors.html", "mm-flagindex.html", "mm-errnoindex.html"}
+                 "reference/errors.html", "reference/kernels.html", "reference/lint-rules.html",
+                 "mm-flagindex.html", "mm-errnoindex.html"}
+    expected |= {f"guides/{name}.html" for name in GUIDES}
     assert expected <= pages
 
 
@@ -120,23 +124,105 @@ def test_scenarios_of_the_site_all_ran(site):
     assert count >= 25
 
 
-def test_guides_say_whether_the_kernel_verified_them(site):
-    guide = (site.html / "guides" / "lock-on-fault.html").read_text()
-    asked = (DOCS / "guides" / "lock-on-fault.rst").read_text().count(":verify: live")
-    assert asked == 3  # the fourth scenario runs on the model of 4.3 only
-    if os.geteuid() == 0 and shutil.which("gcc") and running_profile_name() == SITE_KERNEL:
-        assert guide.count(f"Verified on Linux {SITE_KERNEL}: the running kernel") == asked
+def kernel_can_verify() -> bool:
+    return os.geteuid() == 0 and bool(shutil.which("gcc")) and running_profile_name() == SITE_KERNEL
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_guides_say_whether_the_kernel_verified_them(site, guide):
+    page = (site.html / "guides" / f"{guide}.html").read_text()
+    source = (DOCS / "guides" / f"{guide}.rst").read_text()
+    asked = source.count(":verify: live")
+    scenarios = source.count(".. mm:scenario::")
+    assert page.count('<div class="mm-scenario') == scenarios
+    if guide == "lock-on-fault":
+        assert (asked, scenarios) == (3, 4)  # the fourth scenario runs on the model of 4.3 only
+    elif guide == "mlockall-future":
+        assert (asked, scenarios) == (5, 6)  # so does one here, on the model of 5.1
+    else:
+        assert asked == scenarios >= 2
+    if kernel_can_verify():
+        assert page.count(f"Verified on Linux {SITE_KERNEL}: the running kernel") == asked
+        assert "Not verified on a live kernel" not in page
     elif os.environ.get("MMSEM_REQUIRE_KERNEL") == "1" and running_profile_name() == SITE_KERNEL:
         pytest.fail("kernel replay required but the site was not verified")
     else:
-        assert guide.count("Not verified on a live kernel in this build") == asked
+        assert page.count("Not verified on a live kernel in this build") == asked
+
+
+def site_extension(name: str):
+    """A module of the site's own extensions (docs/_ext), as conf.py loads it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, DOCS / "_ext" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def page_text(path: Path) -> str:
+    return unescape(re.sub(r"<[^>]+>", "", path.read_text()))
 
 
 def test_cli_reference_is_read_from_the_parser(site):
-    page = unescape(re.sub(r"<[^>]+>", "", (site.html / "cli.html").read_text()))
+    cliref = site_extension("cliref")
+    from mmsem.cli import build_parser
+
+    page = page_text(site.html / "cli.html")
     assert "mmsem run [-h] [--kernel [TARGET]] [--compare] [--format {text,json}] trace" in page
     assert "mmsem check-spec [-h] [dir]" in page
+    assert "mmsem kernels fetch [-h] [--refresh] version" in page
+    assert "mmsem lint-patch [-h] [--base DIR] [--kernel-version X.Y] [--kernel] " \
+           "[--format {text,json,sarif,github}] [--select R,..] [--ignore R,..] PATCH [PATCH ...]" in page
     assert "--spec" not in page  # hidden from help, hidden here
+    # Every subcommand, nested ones too, with its usage exactly as argparse prints it.
+    commands = cliref.command_paths(build_parser())
+    assert set(commands) >= {"run", "conform", "kernels", "kernels fetch", "kernels list", "lint", "lint-patch",
+                             "draft", "check-spec"}
+    for name, (parser, _) in commands.items():
+        usage = " ".join(parser.format_usage().split()).removeprefix("usage: ")
+        assert usage in page, name
+    html = (site.html / "cli.html").read_text()
+    assert html.count('<pre><span></span>mmsem ') == len(commands)
+
+
+def test_cli_reference_options_are_laid_out_from_the_parser():
+    import argparse
+
+    cliref = site_extension("cliref")
+    parser = argparse.ArgumentParser(prog="x")
+    parser.add_argument("pages", nargs="*", metavar="PAGE", help="pages")
+    parser.add_argument("patches", nargs="+", metavar="PATCH")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--jobs", type=int, default=2, help="agents")
+    parser.add_argument("--all", action="store_true", help="all of them")
+    parser.add_argument("--hidden", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command")
+    nested = sub.add_parser("outer", help="an outer command").add_subparsers(dest="inner")
+    nested.add_parser("inner", help="an inner one")
+    assert cliref.option_rows(parser) == [
+        ("[PAGE ...]", "pages"), ("PATCH [PATCH ...]", ""), ("--format {text,json}", "(default text)"),
+        ("--jobs JOBS", "agents (default 2)"), ("--all", "all of them")]
+    assert {name: summary for name, (_, summary) in cliref.command_paths(parser).items()} == {
+        "outer": "an outer command", "outer inner": "an inner one"}
+
+
+def test_an_undocumented_subcommand_fails_the_build(tmp_path):
+    cliref = site_extension("cliref")
+    text = "CLI\n===\n\n.. mmsem-command:: run\n\n.. mmsem-command:: kernels  fetch\n"
+    source = write_project(tmp_path / "src", {"index": text})
+    conf = source / "conf.py"
+    conf.write_text(conf.read_text().replace('extensions = ["mmsem.sphinx_ext"]',
+                                             f'import sys\nsys.path.insert(0, {str(DOCS / "_ext")!r})\n'
+                                             'extensions = ["mmsem.sphinx_ext", "cliref"]'))
+    build = sphinx(source, tmp_path / "out")
+    from mmsem.cli import build_parser
+
+    missing = [name for name in cliref.command_paths(build_parser()) if name not in ("run", "kernels fetch")]
+    assert {"conform", "kernels", "kernels list", "lint", "lint-patch", "draft", "check-spec"} <= set(missing)
+    assert warnings(build) == [f"WARNING: mmsem-command: the subcommand {name!r} is not documented "
+                               f"(add .. mmsem-command:: {name}) [mmsem.cli]" for name in missing]
+    assert "mmsem kernels fetch [-h] [--refresh] version" in page_text(build.html / "index.html")
 
 
 # -- indices ------------------------------------------------------------------------------------
@@ -180,12 +266,15 @@ def test_errno_index_lists_each_errno_with_the_calls_that_return_it(site):
     assert ("mlock2", "reference/calls/mlock2.html#mlock2-errors") in entries["ENOSYS"]
     assert {"mlock", "mlock2", "mlockall", "mmap"} <= {name for name, _ in entries["EPERM"]}
     assert entries["#", "ENOMEM"] == "reference/errors.html#errno-enomem"
-    # The index is the spec's error lists inverted: exactly the calls that can fail with each errno.
+    # The index is the spec's error lists inverted: exactly the calls that can fail with each
+    # errno, in the model or (unmodelled_errors) outside it.
     spec = default_spec()
     expected: dict[str, list[str]] = {}
     for name in sorted(spec.syscalls):
         entry = spec.syscalls[name]
-        for code in errnos_of(spec, entry) + (["ENOSYS"] if entry.since else []):
+        codes = errnos_of(spec, entry) + (["ENOSYS"] if entry.since else [])
+        codes += [e.errno for e in entry.unmodelled_errors if e.errno not in codes]  # real, not modelled
+        for code in dict.fromkeys(codes):
             expected.setdefault(code, []).append(name)
     found = {key: [name for name, _ in value] for key, value in entries.items() if isinstance(key, str)}
     assert found == expected
@@ -207,6 +296,168 @@ def test_conditions_are_put_into_words(site):
     assert "EPERM: if the caller may not lock memory (it lacks CAP_IPC_LOCK and its RLIMIT_MEMLOCK is 0)." in page
     assert "locked_pages(start, len) if Linux 4.9 or later, else 0" in page
     assert "ENOMEM: while the effect populate runs." in page
+
+
+def squash(text: str) -> str:
+    """Whitespace squashed, and what Sphinx's smartquotes made typographic plain again."""
+    for fancy, plain in (("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u2026", "...")):
+        text = text.replace(fancy, plain)
+    return " ".join(text.split())
+
+
+def blocks(html: str, pattern: str) -> list[str]:
+    """The text of each element the regular expression `pattern` matches, whitespace squashed."""
+    return [squash(unescape(re.sub(r"<[^>]+>", "", m.group(0)))) for m in re.finditer(pattern, html, re.S)]
+
+
+def test_reference_pages_set_the_model_notes_apart(site):
+    from mmsem.sphinx_ext import specquery
+
+    spec = default_spec()
+    with_notes = {name for name, entry in spec.syscalls.items() if entry.model_notes}
+    assert {"brk", "remap_file_pages"} <= with_notes
+    for name, entry in spec.syscalls.items():
+        html = (site.html / "reference" / "calls" / f"{name}.html").read_text()
+        notes = blocks(html, r'<div class="mm-model-note admonition">.*?</div>')
+        notes = [note for note in notes if note.startswith("How mmsem models this")]
+        # Flags are described on their set's home page, each with its own note.
+        flag_notes = [squash(f"How mmsem models this {flag.model_note}") for flagset in spec.flagsets
+                      if specquery.flagset_home(spec, flagset) == name
+                      for flag in spec.flagsets[flagset].flags if flag.model_note]
+        call_notes = [squash("How mmsem models this " + " ".join(entry.model_notes))] if entry.model_notes else []
+        assert sorted(notes) == sorted(call_notes + flag_notes), name
+    brk = page_text(site.html / "reference" / "calls" / "brk.html")
+    assert "How mmsem models this Trace steps run the system call itself, so a step returns the break, " \
+           "not 0 or -1." in squash(brk)
+    remap = page_text(site.html / "reference" / "calls" / "remap_file_pages.html")
+    assert "How mmsem models this The pre-4.0 nonlinear implementation is not modelled" in squash(remap)
+
+
+def test_reference_pages_list_the_errors_the_model_leaves_out(site):
+    spec = default_spec()
+    assert {name for name, entry in spec.syscalls.items() if entry.unmodelled_errors} >= {"mmap", "madvise"}
+    for name, entry in spec.syscalls.items():
+        html = (site.html / "reference" / "calls" / f"{name}.html").read_text()
+        items = blocks(html, r'<ul class="mm-unmodelled[^"]*">.*?</ul>')
+        if not entry.unmodelled_errors:
+            assert items == [] and "mm-unmodelled-intro" not in html, name
+            continue
+        assert "The call can also fail in ways the model leaves out; traces never produce these:" in page_text(
+            site.html / "reference" / "calls" / f"{name}.html")
+        expected = " ".join(squash(f"{e.errno} (not modelled): {e.text}" + (f" {e.cite}." if e.cite else ""))
+                            for e in entry.unmodelled_errors)
+        assert items == [expected], name
+    mmap = squash(page_text(site.html / "reference" / "calls" / "mmap.html"))
+    assert "ETXTBSY (not modelled): A shared writable mapping of an active swap file. " \
+           "mm/mmap.c:do_mmap (IS_SWAPFILE)." in mmap
+    errors = squash(page_text(site.html / "reference" / "errors.html"))
+    assert "ETXTBSY (26)¶ Text file busy. Returned by mmap in cases the model leaves out (no trace produces it " \
+           "there)." in errors
+
+
+def test_reference_pages_say_which_calls_kernels_without_an_mmu_lack(site):
+    spec = default_spec()
+    for name in ("mseal", "fork", "remap_file_pages"):
+        assert spec.syscalls[name].nommu == "enosys"
+    for name, entry in spec.syscalls.items():
+        page = squash(page_text(site.html / "reference" / "calls" / f"{name}.html"))
+        assert ("Kernels built without an MMU do not have it (ENOSYS)." in page) == (entry.nommu == "enosys"), name
+
+
+def test_lint_rules_are_described_from_the_registry(site):
+    from mmsem.sphinx_ext.lintrules import registry
+
+    rules = registry()
+    html = (site.html / "reference" / "lint-rules.html").read_text()
+    assert re.findall(r'<dt class="sig sig-object mm" id="rule-(mm\d+)">', html) == [
+        rule_id.lower() for rule_id in sorted(rules)]
+    # `mmsem lint --list-rules` and the page agree on every rule's name, severity, category and summary.
+    listed = subprocess.run([sys.executable, "-m", "mmsem", "lint", "--list-rules"], capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    assert len(listed) == len(rules)
+    header, *rows = blocks(html, r'<tr class="row-(?:odd|even)">.*?</tr>')
+    assert header == "Rule Name Severity Category Reports"
+    assert len(rows) == len(rules)
+    for line, row in zip(listed, rows):
+        rule_id, name, severity, category, summary = line.split(None, 4)
+        rule = rules[rule_id]
+        assert (name, severity, category, summary) == (rule.name, rule.severity, rule.category, rule.summary)
+        assert row == squash(f"{rule_id} {name} {severity} {category} {summary.replace('``', '')}"), rule_id
+        description = blocks(html, rf'<dl class="mm rule">\s*<dt class="sig sig-object mm" '
+                                   rf'id="rule-{rule_id.lower()}">.*?</dl>')
+        assert len(description) == 1, rule_id
+        assert description[0].startswith(squash(f"{rule_id} {name} ({severity})¶ "
+                                                f"{summary.replace('``', '')}")), rule_id
+        for paragraph in re.split(r"\n\s*\n", rule.doc.partition("\n")[2].strip()):
+            assert squash(paragraph.replace("``", "")) in description[0], (rule_id, paragraph)
+    examples = sum(1 for rule in rules.values() for block in re.split(r"\n\s*\n", rule.doc)
+                   if block.lstrip().startswith(("Bad:", "Good:")))
+    assert examples >= 3
+    assert html.count('<div class="mm-rule-example highlight-none') == examples
+    # The guide's :mm:rule: references land on the descriptions.
+    guide = (site.html / "guides" / "lint-patch.html").read_text()
+    for rule_id in ("MM401", "MM201", "MM501", "MM505"):
+        assert f'href="../reference/lint-rules.html#rule-{rule_id.lower()}"' in guide
+
+
+def test_a_rule_missing_from_the_site_is_reported(tmp_path):
+    from mmsem.sphinx_ext.lintrules import registry
+
+    text = ("Rules\n=====\n\n.. mm:lintrules::\n\n.. mm:lintrules:: structure\n\n.. mm:lintrules:: claims\n\n"
+            ".. mm:lintrules:: grammar\n")
+    source = write_project(tmp_path / "src", {"index": text}, mm_check_coverage=True)
+    build = sphinx(source, tmp_path / "out")
+    found = [w for w in warnings(build) if "lint rule" in w or "lintrules" in w]
+    missing = sorted((r for r in registry().values() if r.category not in ("structure", "claims")),
+                     key=lambda r: r.id)
+    assert found == [
+        f"{source / 'index.rst'}:10: WARNING: mm:lintrules: no rule category 'grammar' (known: structure, "
+        "coverage, synopsis, claims, style) [mm.rules]"] + [
+        f"WARNING: mm: lint rule {r.id} ({r.name}) is not described (add .. mm:lintrules:: {r.category}) "
+        "[mm.coverage]" for r in missing]
+    html = (build.html / "index.html").read_text()
+    assert 'id="rule-mm101"' in html and 'id="rule-mm401"' in html and 'id="rule-mm201"' not in html
+    # The summary table links only the rules described somewhere: the others are plain text.
+    assert 'href="#rule-mm101"' in html and 'href="#rule-mm201"' not in html
+
+
+def test_kernel_traits_are_described_and_conditions_link_to_them(site):
+    spec = default_spec()
+    html = (site.html / "reference" / "kernels.html").read_text()
+    assert sorted(re.findall(r'id="trait-([^"]+)"', html)) == sorted(
+        name.replace("_", "-") for name in spec.traits)
+    page = squash(page_text(site.html / "reference" / "kernels.html"))
+    for profile in spec.profiles.values():
+        assert f"{profile.name} Linux {profile.version_text}, with" in page
+    mlock2 = (site.html / "reference" / "calls" / "mlock2.html").read_text()
+    assert re.search(r'if <a class="reference internal" href="../kernels.html#trait-mlock-limit-credits-locked" '
+                     r'title="mlock_limit_credits_locked \(trait\): Linux 4.9 and later"><abbr title="', mlock2)
+
+
+def test_the_hook_in_the_guide_is_the_documented_one(site):
+    doc = (DOCS / "lint-patch.md").read_text()
+    script = re.search(r"<!-- pre-commit hook -->\s*```sh\n(.*?)```", doc, re.S).group(1)
+    guide = (site.html / "guides" / "lint-patch.html").read_text()
+    shown = re.findall(r'<div class="highlight-sh notranslate"><div class="highlight"><pre><span></span>(.*?)</pre>',
+                       guide, re.S)
+    assert [unescape(re.sub(r"<[^>]+>", "", block)) for block in shown] == [script]
+
+
+def test_huge_pages_are_drawn_one_to_a_cell(site):
+    html = (site.html / "guides" / "hugetlb-and-fork.html").read_text()
+    space = re.findall(r'<svg xmlns="http://www.w3.org/2000/svg" class="mm-space".*?</svg>', html, re.S)
+    assert len(space) == html.count('class="mm-space"') == 5 + 4 + 9 + 5 + 5
+    titles = [re.findall(r"<g><title>([^<:]+):", svg) for svg in space]
+    assert titles[0] == ["H+0h", "H+1h", "R+0h"]  # two rows: H has two huge pages, R one
+    assert titles[5] == ["H+0h"]
+    assert titles[9][:4] == ["A+0p", "A+1p", "A+2p", "S+0p"]  # ordinary pages stay one to a cell
+    assert html.count("In the pictures a cell of H, R is a huge page (2 MiB, 512 pages).") == 1
+    assert html.count("In the pictures a cell of H is a huge page (2 MiB, 512 pages).") == 3
+    # After a step of the child the picture is the child's address space.
+    assert "Address space of child after step 9, mmap(" in html
+    assert "The address space of child; its VmLck 0 pages." in html
+
+
 
 
 # -- scenarios that fail ---------------------------------------------------------------------------
@@ -569,6 +820,7 @@ window.addEventListener("load", function () {
   document.querySelectorAll("svg.mm-space, svg.mm-legend").forEach(function (svg) {
     var box = svg.getBoundingClientRect();
     out.push({cls: svg.getAttribute("class"), width: box.width, height: box.height,
+              declared: [Number(svg.getAttribute("width")), Number(svg.getAttribute("height"))],
               label: svg.getAttribute("aria-labelledby"), cells: svg.querySelectorAll("rect").length});
   });
   var pre = document.createElement("pre");
@@ -586,7 +838,8 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-@pytest.mark.parametrize("page", ["reference/calls/mlock2.html", "guides/map-locked-vs-mlock.html"])
+@pytest.mark.parametrize("page", ["reference/calls/mlock2.html", "guides/map-locked-vs-mlock.html",
+                                  "reference/calls/fork.html", "guides/hugetlb-and-fork.html"])
 def test_browser_renders_the_pictures(site, chromium, tmp_path, page):
     html = site.html / page
     text = html.read_text()
@@ -604,8 +857,13 @@ def test_browser_renders_the_pictures(site, chromium, tmp_path, page):
     assert [b["cls"] for b in boxes].count("mm-space") == expected
     assert [b["cls"] for b in boxes].count("mm-legend") == legends
     for box in boxes:
-        assert box["width"] > 50 and box["height"] > 10, box
+        # Laid out at the size the picture declares (the page is wide enough for all of them),
+        # which is at least one cell and its row label, or the legend's five entries.
+        assert abs(box["width"] - box["declared"][0]) < 0.5 and abs(box["height"] - box["declared"][1]) < 0.5, box
+        assert box["width"] >= 36 and box["height"] >= 22, box
         assert box["cells"] > 0 and box["label"], box
+    legend = next(box for box in boxes if box["cls"] == "mm-legend")
+    assert legend["width"] > 400
     shot = artifacts_dir() / (page.replace("/", "-").removesuffix(".html") + ".png")
     done = run_chromium(chromium, tmp_path / "profile", "--window-size=1280,3000",
                         f"--screenshot={shot}", html.as_uri())
