@@ -13,6 +13,11 @@ together. For each it times, as medians of R runs:
 
 and prints each as a ratio to mandoc's time (the target is at most 2x), by the
 wall clock and by CPU time (user + system, which a busy machine disturbs less).
+``mmsem lint`` keeps each page's findings in a cache while the page, the spec and
+the code are unchanged (mmsem.manpages.lint._Results), so the API and the CLI are
+timed twice: with the cache as a repeated run finds it ("warm": the first run of
+the benchmark fills it), and without it (MMSEM_NO_CACHE=1, "no cache": every page
+read, parsed and linted; the spec, catalogue and witness caches still apply).
 Absolute times depend on the machine; the ratios are what to quote. --select
 times a subset of the rules (say structure,coverage,synopsis), for both the API and
 the CLI. Both tools are given
@@ -55,26 +60,37 @@ def _children_cpu() -> float:
 SELECT: list | None = None  # --select, split
 
 
-def time_api(pages: list[str]) -> tuple[float, float, int, int]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    linter = Linter("6.18", select=SELECT)
-    findings = linter.lint_paths(pages)
-    return time.perf_counter() - wall, time.process_time() - cpu, linter.pages, len(findings)
+def time_api(pages: list[str], cache: bool = True) -> tuple[float, float, int, int]:
+    saved = os.environ.get("MMSEM_NO_CACHE")
+    if not cache:
+        os.environ["MMSEM_NO_CACHE"] = "1"
+    try:
+        wall, cpu = time.perf_counter(), time.process_time()
+        linter = Linter("6.18", select=SELECT)
+        findings = linter.lint_paths(pages)
+        return time.perf_counter() - wall, time.process_time() - cpu, linter.pages, len(findings)
+    finally:
+        if saved is None:
+            os.environ.pop("MMSEM_NO_CACHE", None)
+        else:
+            os.environ["MMSEM_NO_CACHE"] = saved
 
 
-def time_children(argv: list[str]) -> tuple[float, float]:
+def time_children(argv: list[str], env: dict | None = None) -> tuple[float, float]:
     """Wall and CPU seconds (user + system) of a child process."""
     wall, cpu = time.perf_counter(), _children_cpu()
     with open(os.devnull, "w") as sink:
-        done = subprocess.run(argv, stdout=sink, stderr=sink, check=False)
+        done = subprocess.run(argv, stdout=sink, stderr=sink, check=False,
+                              env=None if env is None else {**os.environ, **env})
     if argv[0] == sys.executable and done.returncode not in (0, 1):
         raise SystemExit(f"mmsem lint failed with exit code {done.returncode}")
     return time.perf_counter() - wall, _children_cpu() - cpu
 
 
-def time_cli(pages: list[str]) -> tuple[float, float]:
+def time_cli(pages: list[str], cache: bool = True) -> tuple[float, float]:
     select = ["--select", ",".join(SELECT)] if SELECT else []
-    return time_children([sys.executable, "-m", "mmsem", "lint", "--kernel-version", "6.18", *select, *pages])
+    return time_children([sys.executable, "-m", "mmsem", "lint", "--kernel-version", "6.18", *select, *pages],
+                         None if cache else {"MMSEM_NO_CACHE": "1"})
 
 
 def time_mandoc(pages: list[str]) -> tuple[float, float]:
@@ -82,21 +98,25 @@ def time_mandoc(pages: list[str]) -> tuple[float, float]:
 
 
 def measure(name: str, pages: list[str], runs: int) -> None:
-    api, cli, mandoc = [], [], []
+    timings: dict = {"api": [], "cli": [], "api-cold": [], "cli-cold": [], "mandoc": []}
     linted = found = 0
+    time_api(pages)  # fills the results cache: "warm" is a repeated run
     for _ in range(runs):
         wall, cpu, linted, found = time_api(pages)
-        api.append((wall, cpu))
-        cli.append(time_cli(pages))
-        mandoc.append(time_mandoc(pages))
+        timings["api"].append((wall, cpu))
+        timings["api-cold"].append(time_api(pages, cache=False)[:2])
+        timings["cli"].append(time_cli(pages))
+        timings["cli-cold"].append(time_cli(pages, cache=False))
+        timings["mandoc"].append(time_mandoc(pages))
     print(f"{name}: {len(pages)} page files, {linted} pages linted, {found} findings; medians of {runs} runs")
     for n, clock in enumerate(("wall", "CPU")):
-        base = statistics.median(m[n] for m in mandoc)
-        api_ratio = statistics.median(a[n] for a in api) / base
-        cli_ratio = statistics.median(c[n] for c in cli) / base
-        verdict = "within" if max(api_ratio, cli_ratio) <= BUDGET else "OVER"
-        print(f"  {clock:>4}: API / mandoc = {api_ratio:.2f}x   CLI / mandoc = {cli_ratio:.2f}x   "
-              f"({verdict} the {BUDGET:.0f}x budget; mandoc {base:.2f} s here)")
+        base = statistics.median(m[n] for m in timings["mandoc"])
+        for label, suffix in (("warm", ""), ("no cache", "-cold")):
+            api_ratio = statistics.median(a[n] for a in timings["api" + suffix]) / base
+            cli_ratio = statistics.median(c[n] for c in timings["cli" + suffix]) / base
+            verdict = "within" if max(api_ratio, cli_ratio) <= BUDGET else "OVER"
+            print(f"  {clock:>4} {label:>8}: API / mandoc = {api_ratio:.2f}x   CLI / mandoc = {cli_ratio:.2f}x   "
+                  f"({verdict} the {BUDGET:.0f}x budget; mandoc {base:.2f} s here)")
 
 
 def main(argv: list[str] | None = None) -> int:

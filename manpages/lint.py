@@ -52,6 +52,82 @@ def running_kernel_version() -> str:
         return "6.18"
 
 
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "mmsem")
+
+
+def _files_key(*sources) -> str:
+    """A key that changes with the mmsem and Python versions and with the size or mtime of
+    any file of `sources`: (directory, suffixes) pairs, or single files."""
+    import hashlib
+    import sys
+
+    from mmsem import __version__
+
+    key = hashlib.sha256(f"{__version__} {sys.version}".encode())
+    for source in sources:
+        if isinstance(source, tuple):
+            directory, suffixes = source
+            paths = sorted(p for p in Path(directory).rglob("*") if p.suffix in suffixes)
+        else:
+            directory, paths = Path(source).parent, [Path(source)]
+        for path in paths:
+            stat = path.stat()
+            key.update(f"{path.relative_to(directory)} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    return key.hexdigest()[:24]
+
+
+def _read_cache(kind: str, key: str):
+    """The value cached as `kind` under `key`, or None (no cache, or one that cannot be read)."""
+    import pickle
+
+    try:
+        return pickle.loads(Path(_cache_dir(), f"{kind}-{key}.pickle").read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+
+
+def _write_cache(kind: str, key: str, value) -> None:
+    """Cache `value` as `kind` under `key` (atomically), and drop that kind's older caches."""
+    import pickle
+
+    cache = Path(_cache_dir(), f"{kind}-{key}.pickle")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(partial, cache)
+        for old in cache.parent.glob(f"{kind}-*.pickle"):  # caches of earlier files
+            if old != cache:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _spec_key() -> str:
+    from mmsem.spec import PACKAGE_DIR
+
+    return _files_key((PACKAGE_DIR, (".yaml", ".json")))
+
+
+def _cached_load(kind: str, load):
+    """`load()` of the packaged spec files, through the cache `kind`.
+
+    The value is read afresh when the files changed (not taken from an lru_cache that
+    a long-lived process may have filled before they did), and kept only if they did
+    not change while it was read: the cache must never hold another version of them.
+    """
+    key = _spec_key()
+    value = _read_cache(kind, key)
+    if value is not None:
+        return value
+    value = load()
+    if _spec_key() == key:
+        _write_cache(kind, key, value)
+    return value
+
+
 def packaged_spec():
     """The packaged spec, from a pickle cache when the spec files have not changed.
 
@@ -61,45 +137,121 @@ def packaged_spec():
     mmsem and Python versions and the size and mtime of every spec file. A cache
     that cannot be read or written is ignored.
     """
+    def load():
+        from mmsem.spec import PACKAGE_DIR
+        from mmsem.spec.loader import load_spec
+
+        return load_spec(PACKAGE_DIR)
+
+    return _cached_load("spec", load)
+
+
+def packaged_catalogue():
+    """The packaged property catalogue (spec/properties), cached like :func:`packaged_spec`.
+
+    Reading it checks every file against its schema and tries every example
+    sentence: a tenth of a second, every run, for the same compiled patterns.
+    """
+    def load():
+        from mmsem.spec import PACKAGE_DIR
+        from mmsem.spec.properties import load_properties
+
+        return load_properties(PACKAGE_DIR / "properties")
+
+    return _cached_load("properties", load)
+
+
+def _witness_key() -> str:
+    """The key of the engine's witness outcomes: the spec files and the engine's source.
+
+    A witness's outcome on the engine is a function of the trace, the profile, the
+    spec and the engine code (and of how evidence.py words it), so it can be kept from
+    run to run under that key; outcomes on a live kernel never are.
+    """
+    import importlib.util
+
+    from mmsem.manpages.claims import evidence
+    from mmsem.spec import PACKAGE_DIR
+
+    semantics = importlib.util.find_spec("mmsem.semantics").submodule_search_locations[0]
+    return _files_key((PACKAGE_DIR, (".yaml", ".json")), (semantics, (".py",)), evidence.__file__)
+
+
+def _code_key() -> str:
+    """The key of lint results: what a page's findings depend on besides the page itself
+    (the spec files, the code of the linter, the engine and the spec loader)."""
+    import importlib.util
+
+    sources = []
+    for package in ("mmsem.manpages", "mmsem.spec", "mmsem.semantics"):
+        for directory in importlib.util.find_spec(package).submodule_search_locations:
+            sources.append((directory, (".py", ".yaml", ".json")))
+    return _files_key(*sources)
+
+
+def _digest(path: str) -> bytes | None:
     import hashlib
-    import pickle
-    import sys
 
-    from mmsem import __version__
-    from mmsem.spec import PACKAGE_DIR, load_spec
-
-    def files_key() -> str:
-        key = hashlib.sha256(f"{__version__} {sys.version}".encode())
-        for path in sorted(Path(PACKAGE_DIR).rglob("*")):
-            if path.suffix in (".yaml", ".json"):
-                stat = path.stat()
-                key.update(f"{path.relative_to(PACKAGE_DIR)} {stat.st_size} {stat.st_mtime_ns}\n".encode())
-        return key.hexdigest()[:24]
-
-    key = files_key()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    cache = Path(base, "mmsem", f"spec-{key}.pickle")
     try:
-        return pickle.loads(cache.read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-        pass
-    # Read the files afresh (not default_spec(), which a long-lived process may have
-    # loaded before they changed), and keep the result only if they did not change
-    # while it was read: the cache must never hold another version of the spec.
-    spec = load_spec(PACKAGE_DIR)
-    if files_key() != key:
-        return spec
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(partial, cache)
-        for old in cache.parent.glob("spec-*.pickle"):  # caches of earlier spec files
-            if old != cache:
-                old.unlink(missing_ok=True)
+        with open(path, "rb") as handle:
+            return hashlib.blake2b(handle.read(), digest_size=16).digest()
     except OSError:
-        pass
-    return spec
+        return None
+
+
+class _Results:
+    """Findings of earlier runs, page by page, as ``ruff`` or ``eslint --cache`` keep them.
+
+    A page's entry holds the files its source was read from (the page, the file a link
+    or ``.so`` leads to) with a digest of each one's bytes, and is used only while
+    every one of them still has that digest, under a key that changes with the spec,
+    the code of mmsem, the Python version, the kernel version judged and the rules
+    run (with their severities). Pages whose reading noted a problem, runs with a
+    kernel backend and runs on a spec other than the packaged one are never cached.
+    One pickle under $XDG_CACHE_HOME/mmsem holds a key's entries; MMSEM_NO_CACHE=1
+    turns the cache off.
+    """
+
+    def __init__(self, linter: "Linter"):
+        import hashlib
+
+        parts = [_code_key(), linter.profile.name] + [f"{r.id}:{r.severity}" for r in linter.rules]
+        self.key = hashlib.sha256(" ".join(parts).encode()).hexdigest()[:24]
+        entries = _read_cache("lint", self.key)
+        self.entries: dict = entries if isinstance(entries, dict) else {}
+        self.added = 0
+
+    @staticmethod
+    def name(path) -> tuple:
+        path = os.fspath(path)
+        return (path,) if os.path.isabs(path) else (os.getcwd(), path)
+
+    def get(self, path, real: str):
+        """(resolved path, findings) of the page if they are known for its current bytes."""
+        entry = self.entries.get(self.name(path))
+        if entry is None or entry[0] != real:
+            return None
+        _, resolved, files, findings = entry
+        if any(_digest(file) != digest for file, digest in files):
+            return None
+        return resolved, findings
+
+    def put(self, path, real: str, source, resolved: str, findings: list) -> None:
+        if source.notes:
+            return
+        files = {source.resolved or os.fspath(path)} | {sfile.path for sfile, _, _ in source.parts}
+        digests = [(file, _digest(file)) for file in sorted(files)]
+        if any(digest is None for _, digest in digests):
+            return
+        # ".so man2/x.2" reads x.2.gz only while there is no x.2: that must stay so
+        digests += [(file[:-3], None) for file in sorted(files) if file.endswith(".gz") and file != path]
+        self.entries[self.name(path)] = (real, resolved, tuple(digests), findings)
+        self.added += 1
+
+    def save(self) -> None:
+        if self.added:
+            _write_cache("lint", self.key, self.entries)
+            self.added = 0
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -264,7 +416,8 @@ class Linter:
 
     def __init__(self, kernel_version: str | None = None, select: list | None = None, ignore: list = (),
                  spec=None, kernel=None):
-        if spec is None:
+        packaged = spec is None
+        if packaged:
             spec = packaged_spec()
         self.spec = spec
         version = kernel_version or running_kernel_version()
@@ -275,17 +428,51 @@ class Linter:
         self.kernel = kernel
         self._engine = None
         self.pages = 0
+        self.options: dict = {}  # given to every rule (LintContext.options)
+        self._witness_cache: tuple | None = None  # (key, outcomes already cached)
+        if packaged and any(r.category == "claims" for r in self.rules):
+            self._use_caches()
+        self._cache_results = packaged and kernel is None and not os.environ.get("MMSEM_NO_CACHE")
+        self._results: _Results | None = None  # read on the first lint_paths
 
     @property
     def engine(self):
-        """The engine, built only for runs with claim rules."""
+        """The engine, built only for runs with claim rules (and then only when asked for:
+        the claim rules build it themselves if a witness has to run)."""
         if self._engine is None and any(r.category == "claims" for r in self.rules):
             from mmsem.semantics.engine import Engine
 
             self._engine = Engine(self.spec)
         return self._engine
 
+    def _use_caches(self) -> None:
+        """Take the property catalogue and earlier engine outcomes of witnesses from the cache."""
+        from mmsem.manpages.claims import evidence
+
+        self.options["catalogue"] = packaged_catalogue()
+        key = _witness_key()
+        runs = _read_cache("witnesses", key)
+        if isinstance(runs, dict):
+            evidence.remember(self.spec.directory, runs)
+        self._witness_cache = (key, len(evidence.engine_runs(self.spec.directory)))
+
+    def _save_witnesses(self) -> None:
+        """Cache the engine outcomes of witnesses when this run added some."""
+        from mmsem.manpages.claims import evidence
+
+        key, count = self._witness_cache
+        runs = evidence.engine_runs(self.spec.directory)
+        if len(runs) > count:
+            _write_cache("witnesses", key, runs)
+            self._witness_cache = (key, len(runs))
+
     def lint_paths(self, paths) -> list[Finding]:
+        """The findings on the pages at `paths`, each file linted once. With the packaged
+        spec and no kernel backend, a page's findings come from the cache of earlier
+        runs while its files are unchanged (:class:`_Results`)."""
+        if self._cache_results and self._results is None:
+            self._results = _Results(self)
+        results = self._results
         findings: list = []
         seen: set = set()
         for path in paths:
@@ -293,12 +480,26 @@ class Linter:
             if real in seen:
                 continue
             seen.add(real)
+            known = results.get(path, real) if results is not None else None
+            if known is not None:
+                resolved, found = known
+                if resolved != real and resolved in seen:
+                    continue
+                seen.add(resolved)
+                self.pages += 1
+                findings.extend(found)
+                continue
             source = load(path)
             resolved = os.path.realpath(source.resolved or path)
             if resolved != real and resolved in seen:
                 continue  # a .so page whose target was linted already
             seen.add(resolved)
-            findings.extend(self.lint_source(source))
+            found = self.lint_source(source)
+            if results is not None:
+                results.put(path, real, source, resolved, found)
+            findings.extend(found)
+        if results is not None:
+            results.save()
         return findings
 
     def lint_text(self, text: str, path: str = "<string>") -> list[Finding]:
@@ -308,8 +509,10 @@ class Linter:
         doc = parse(source)
         self.pages += 1
         ctx = LintContext(doc, self.spec, self.profile, tuple(n for n in doc.names if n in self.spec.syscalls),
-                          self.engine, self.kernel)
+                          self._engine, self.kernel, dict(self.options))
         findings = list(run_rules(ctx, self.rules))
+        if self._witness_cache is not None:
+            self._save_witnesses()
         if doc.comments and findings:
             findings = _unsuppressed(findings, doc, source)
         findings.sort(key=lambda f: (f.origin.path, f.origin.line, f.origin.col, f.rule, f.message))

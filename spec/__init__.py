@@ -6,18 +6,41 @@
 
 The YAML files in this package are the single source of truth; the engine, the
 man-page tools and the Sphinx extension all read them through :func:`load_spec`.
+
+The loader (with jsonschema and the YAML parser) is imported on first use of a name
+that needs it: ``mmsem lint`` reads the spec from a pickle cache and would otherwise
+pay a tenth of a second for modules it never calls.
 """
 
 from functools import lru_cache
+from pathlib import Path
 
-from mmsem.spec.loader import PACKAGE_DIR, load_spec
-from mmsem.spec.model import Profile, Spec, Syscall, parse_version
-from mmsem.spec.source import InputError
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: Names this package exports, and the submodule each one lives in.
+_LAZY = {
+    "load_spec": "loader",
+    "Profile": "model", "Spec": "model", "Syscall": "model", "parse_version": "model",
+    "InputError": "source",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups do not come back here
+    return value
 
 
 @lru_cache(maxsize=None)
-def default_spec() -> Spec:
+def default_spec():
     """The packaged spec, loaded once."""
+    from mmsem.spec.loader import load_spec
+
     return load_spec(PACKAGE_DIR)
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from mmsem.spec import schemas, source
+from mmsem.spec import source
 from mmsem.spec.model import parse_version
 from mmsem.spec.source import InputError, Located
 
@@ -53,9 +53,35 @@ _TRANSLATE = str.maketrans({
 })
 
 
+_DROPPED = frozenset(chr(code) for code, to in _TRANSLATE.items() if not to)  # maketrans keys are ordinals
+_WORD = re.compile(r"\S+")
+
+
 def normalise(text: str) -> tuple[str, list[int]]:
     """Text with plain punctuation and single spaces, and for each of its characters the
-    offset in `text` it comes from (so a match can be placed in the source)."""
+    offset in `text` it comes from (so a match can be placed in the source).
+
+    A run of white space becomes one space, placed at the run's first character;
+    white space at either end goes.
+    """
+    if _DROPPED.intersection(text):
+        return _normalise_slowly(text)
+    plain = text.translate(_TRANSLATE)  # one character for one: offsets are kept
+    words: list[str] = []
+    where: list[int] = []
+    end = -1
+    for match in _WORD.finditer(plain):
+        start = match.start()
+        if end >= 0:
+            where.append(end)
+        end = match.end()
+        where.extend(range(start, end))
+        words.append(match.group())
+    return " ".join(words), where
+
+
+def _normalise_slowly(text: str) -> tuple[str, list[int]]:
+    """:func:`normalise` for text with characters that translate to nothing (soft hyphens)."""
     out: list[str] = []
     where: list[int] = []
     space = True  # drop leading space
@@ -269,6 +295,8 @@ class _Loader:
         self.errors.add(located.error(pointer, message))
 
     def files(self) -> list[Located]:
+        from mmsem.spec import schemas  # jsonschema: only when the YAML is read, not from a cache
+
         out = []
         for path in sorted(self.directory.glob("*.yaml")):
             try:

@@ -7,13 +7,17 @@ the engine for the kernel version judged and, with ``mmsem lint --kernel``, on t
 running kernel. The engine must meet the witness's expectations for that version, or
 no finding is made. ``ctx.options["excerpt"]`` marks a document that is only part of a
 page (the corpus evaluation): then only subjects with their own tagged paragraph in it
-can be reported as undocumented.
+can be reported as undocumented. ``ctx.options["catalogue"]`` may hold the property
+catalogue already loaded (``mmsem lint`` reads it from its cache); otherwise the
+catalogue beside the spec is loaded, once per process.
+
+The engine is only needed for a claim the page makes: the witness module is
+imported when there is one to confirm.
 """
 
 from __future__ import annotations
 
 from mmsem.manpages.claims import PageClaims
-from mmsem.manpages.claims.evidence import Witnesses
 from mmsem.manpages.rules import LintContext, Report, rule
 from mmsem.spec.properties import catalogue_for
 
@@ -22,15 +26,17 @@ def page_claims(ctx: LintContext) -> PageClaims:
     """The page's claims for the profile, computed once per context (three rules share them)."""
     cached = ctx.options.get("_claims")
     if cached is None:
-        catalogue = catalogue_for(ctx.spec.directory)
+        catalogue = ctx.options.get("catalogue") or catalogue_for(ctx.spec.directory)
         cached = PageClaims(ctx.document, ctx.spec, catalogue, ctx.profile, bool(ctx.options.get("excerpt")))
         ctx.options["_claims"] = cached
     return cached
 
 
-def _witnesses(ctx: LintContext) -> Witnesses:
+def _witnesses(ctx: LintContext):
     witnesses = ctx.options.get("_witnesses")
     if witnesses is None:
+        from mmsem.manpages.claims.evidence import Witnesses
+
         witnesses = Witnesses(ctx.spec, ctx.engine, ctx.kernel)
         ctx.options["_witnesses"] = witnesses
     return witnesses
@@ -38,6 +44,8 @@ def _witnesses(ctx: LintContext) -> Witnesses:
 
 def _reports(ctx: LintContext, items, message) -> list[Report]:
     """Reports for denials or omissions whose witness the engine confirms for the profile."""
+    if not items:
+        return []
     witnesses = _witnesses(ctx)
     confirmed = [item for item in items if witnesses.on_engine(item.property, ctx.profile).holds]
     kernel_runs = witnesses.on_kernel(list({i.property.id: i.property for i in confirmed}.values()), ctx.profile)

@@ -5,6 +5,11 @@ when the engine meets the witness's expectations there: the claim rests on the
 engine), and, when a kernel backend is given and runs that version, on the kernel too.
 Runs are cached per property and profile, so a page with several findings about one
 property, or several pages, run each witness once; kernel runs are batched.
+
+The engine is imported only when a witness has to run: a page that makes no claim
+costs nothing here, and the engine outcomes of the packaged spec can be carried
+from run to run (:func:`engine_runs`, :func:`remember`; ``mmsem lint`` keeps them
+beside its spec cache, keyed by the spec files and the engine's source).
 """
 
 from __future__ import annotations
@@ -13,10 +18,6 @@ import dataclasses
 from dataclasses import dataclass
 
 from mmsem.manpages.rules import Evidence
-from mmsem.semantics.engine import MAIN, Engine
-from mmsem.semantics.report import call_text
-from mmsem.semantics.runner import describe_outcome, mismatches, run_engine
-from mmsem.semantics.trace import parse_trace
 from mmsem.spec.source import InputError
 
 
@@ -28,6 +29,8 @@ class Run:
 
 def witness_trace(prop, spec, profile_name: str):
     """The property's witness, set to run as the given kernel version."""
+    from mmsem.semantics.trace import parse_trace
+
     try:
         trace = parse_trace(prop.witness, prop.path, spec)
     except InputError as exc:
@@ -38,6 +41,10 @@ def witness_trace(prop, spec, profile_name: str):
 
 def describe(result) -> str:
     """What each step of a run did, and whether the expectations held, in one line."""
+    from mmsem.semantics.engine import MAIN
+    from mmsem.semantics.report import call_text
+    from mmsem.semantics.runner import describe_outcome, mismatches
+
     steps = []
     for record in result.steps:
         who = f" in {record.step.proc}" if record.step.proc != MAIN else ""
@@ -47,16 +54,38 @@ def describe(result) -> str:
     return f"{result.backend}: {'; '.join(steps)}; {verdict}"
 
 
-_ENGINE_RUNS: dict = {}
+_ENGINE_RUNS: dict = {}  # (spec directory, property id, witness, profile name) -> Run
 _KERNEL_RUNS: dict = {}
+_ENGINES: dict = {}  # id(spec) -> (spec, Engine): one engine per spec for the process
+
+
+def engine_runs(directory: str) -> dict:
+    """The engine outcomes known so far for the spec in `directory`: {(id, witness, profile): Run}."""
+    return {key[1:]: run for key, run in _ENGINE_RUNS.items() if key[0] == directory}
+
+
+def remember(directory: str, runs: dict) -> None:
+    """Take engine outcomes of an earlier process (as :func:`engine_runs` gave them) as known."""
+    for key, run in runs.items():
+        if isinstance(run, Run):
+            _ENGINE_RUNS.setdefault((directory, *key), run)
+
+
+def _engine_for(spec):
+    found = _ENGINES.get(id(spec))
+    if found is None or found[0] is not spec:
+        from mmsem.semantics.engine import Engine
+
+        found = _ENGINES[id(spec)] = (spec, Engine(spec))
+    return found[1]
 
 
 class Witnesses:
     """Runs witnesses for one lint run (engine and optional kernel backend)."""
 
-    def __init__(self, spec, engine: Engine | None = None, kernel=None):
+    def __init__(self, spec, engine=None, kernel=None):
         self.spec = spec
-        self.engine = engine
+        self.engine = engine  # mmsem.semantics.engine.Engine; None: the spec's shared one, when needed
         self.kernel = kernel
 
     def _key(self, prop, profile) -> tuple:
@@ -65,8 +94,10 @@ class Witnesses:
     def on_engine(self, prop, profile) -> Run:
         key = self._key(prop, profile)
         if key not in _ENGINE_RUNS:
+            from mmsem.semantics.runner import mismatches, run_engine
+
             if self.engine is None:
-                self.engine = Engine(self.spec)
+                self.engine = _engine_for(self.spec)
             result = run_engine(witness_trace(prop, self.spec, profile.name), self.engine)
             _ENGINE_RUNS[key] = Run(not mismatches(result) and result.failure is None, describe(result))
         return _ENGINE_RUNS[key]
@@ -81,6 +112,8 @@ class Witnesses:
         name = getattr(self.kernel, "name", "kernel")
         todo = [p for p in props if (name,) + self._key(p, profile) not in _KERNEL_RUNS]
         if todo:
+            from mmsem.semantics.runner import mismatches
+
             traces = [witness_trace(p, self.spec, profile.name) for p in todo]
             for prop, result in zip(todo, self.kernel.run(traces)):
                 holds = not mismatches(result) and result.failure is None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mmsem.manpages.claims.passages import Passage, passages
+from mmsem.manpages.claims.passages import Passage, passages, vocabulary
 from mmsem.manpages.claims.text import Sentence, scope
 from mmsem.manpages.document import Document, Origin
 
@@ -65,7 +65,12 @@ def _subject_exists(spec, subject: str, version: tuple) -> bool:
 
 
 class PageClaims:
-    """The claims of one page, judged for one profile."""
+    """The claims of one page, judged for one profile.
+
+    The work is done on demand: only the passages that can be about a property are
+    built, and a passage is cut into sentences (normalised, with version scopes) only
+    when some property is about it.
+    """
 
     def __init__(self, document: Document, spec, catalogue, profile, excerpt: bool = False):
         self.document = document
@@ -73,22 +78,37 @@ class PageClaims:
         self.catalogue = catalogue
         self.version = _version(profile)
         self.excerpt = excerpt
-        self.passages = passages(document, spec)
-        self._sentences = {id(p): [s for s in p.sentences() if (p.scope & scope(s.text)).covers(self.version)]
-                           for p in self.passages}
+        self.passages = passages(document, spec, vocabulary(spec, catalogue))
+        self._by_topic: dict[str, list[int]] = {}  # topic -> indexes of the passages about it
+        self._by_block: dict[int, list[Passage]] = {}
+        for index, passage in enumerate(self.passages):
+            for topic in passage.topics:
+                self._by_topic.setdefault(topic, []).append(index)
+            self._by_block.setdefault(passage.block, []).append(passage)
+        self._sentences: dict[int, list[Sentence]] = {}
         self._denials: list[Denial] | None = None
 
     def sentences(self, passage: Passage) -> list[Sentence]:
         """The sentences of a passage that speak about the version judged."""
-        return self._sentences[id(passage)]
+        found = self._sentences.get(id(passage))
+        if found is None:
+            found = [s for s in passage.sentences() if (passage.scope & scope(s.text)).covers(self.version)]
+            self._sentences[id(passage)] = found
+        return found
 
     def about(self, prop, passage: Passage) -> bool:
         if not passage.topics & set(prop.topics):
             return False
         return prop.errno is None or passage.errno == prop.errno
 
+    def passages_about(self, prop) -> list[Passage]:
+        """The passages about one of the property's topics (and its errno), in page order."""
+        indexes = sorted({i for topic in prop.topics for i in self._by_topic.get(topic, ())})
+        return [self.passages[i] for i in indexes
+                if prop.errno is None or self.passages[i].errno == prop.errno]
+
     def asserted_in_block(self, prop, block: int) -> bool:
-        return any(prop.assertion(s.text) for p in self.passages if p.block == block and self.about(prop, p)
+        return any(prop.assertion(s.text) for p in self._by_block.get(block, ()) if self.about(prop, p)
                    for s in self.sentences(p))
 
     def denials(self) -> list[Denial]:
@@ -101,9 +121,7 @@ class PageClaims:
             if not prop.holds_for(self.version):
                 continue
             outdated = prop.old_behaviour and prop.since is not None
-            for passage in self.passages:
-                if not self.about(prop, passage):
-                    continue
+            for passage in self.passages_about(prop):
                 for sentence in self.sentences(passage):
                     match = prop.denial(sentence.text)
                     if match is None or self.asserted_in_block(prop, passage.block):
@@ -124,8 +142,7 @@ class PageClaims:
             where = self.documents(prop.subject)
             if where is None:
                 continue
-            stated = any(prop.assertion(s.text) for p in self.passages if self.about(prop, p)
-                         for s in self.sentences(p))
+            stated = any(prop.assertion(s.text) for p in self.passages_about(prop) for s in self.sentences(p))
             if not stated:
                 out.append(Omission(prop, where))
         out.sort(key=lambda o: (o.origin.line, o.origin.col, o.property.id))
@@ -133,6 +150,8 @@ class PageClaims:
 
     def documents(self, subject: str) -> Origin | None:
         """Where the page documents `subject`, or None if it does not."""
+        if subject not in self._by_topic and subject not in self.document.names and subject not in self.spec.errnos:
+            return None  # a tag naming it would have made it a topic
         for passage in self.passages:
             if passage.paragraph.tag is not None and subject in passage.tag_names and passage.section != "ERRORS":
                 return passage.paragraph.tag.origin

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from mmsem.manpages.document import Origin, Span
 from mmsem.spec.model import parse_version
@@ -88,8 +89,9 @@ class Scope:
                      self.elsewhere or other.elsewhere)
 
 
+@lru_cache(maxsize=4096)
 def scope(text: str) -> Scope:
-    """The versions `text` restricts itself to."""
+    """The versions `text` restricts itself to (memoised: tags and qualifiers repeat)."""
     since = tuple(parse_version(m.group(1) or m.group(2)) for m in _SINCE.finditer(text))
     before = tuple(parse_version(m.group(1)) for m in _BEFORE.finditer(text))
     up_to = tuple(parse_version(m.group(1) or m.group(2)) for m in _UP_TO.finditer(text))

@@ -75,5 +75,5 @@ def test_wrapper_notes_dated_or_about_unlisted_calls_are_fine():
         ("MM208", 5, 1, "mlock2", "glibc has provided a wrapper for mlock2() since glibc 2.27")]
 
 
-def test_libc_wrappers_are_read_from_the_spec():
-    assert libc_wrappers(default_spec())["mlock2"][0] == "2.27"
+def test_libc_wrappers_are_read_from_the_spec_and_match_the_schema():
+    assert libc_wrappers(default_spec(), checked=True)["mlock2"][0] == "2.27"
