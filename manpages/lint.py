@@ -11,6 +11,12 @@ silence (see :mod:`mmsem.manpages.checks.suppression`) and returns the rest sort
 position. Configuration comes from ``[tool.mmsem]`` in the nearest pyproject.toml
 (``select``, ``ignore``, ``kernel-version``); bad input of any kind is an
 :class:`~mmsem.spec.source.InputError`.
+
+Caches under $XDG_CACHE_HOME/mmsem (~/.cache/mmsem) spare repeated work: the loaded
+spec and property catalogue, the engine's outcomes of witnesses, and each page's
+findings (:class:`_Results`, keyed by the bytes of the page's files, the spec, the
+code, the kernel version and the rules). MMSEM_NO_CACHE=1 turns the last one off;
+results are the same either way (tests/manpages/test_lint_cache.py).
 """
 
 from __future__ import annotations
@@ -430,8 +436,9 @@ class Linter:
         self.pages = 0
         self.options: dict = {}  # given to every rule (LintContext.options)
         self._witness_cache: tuple | None = None  # (key, outcomes already cached)
-        if packaged and any(r.category == "claims" for r in self.rules):
-            self._use_caches()
+        # The catalogue and the witness outcomes are read when a page is first linted
+        # (not when every page's findings come from the results cache).
+        self._caches_pending = packaged and any(r.category == "claims" for r in self.rules)
         self._cache_results = packaged and kernel is None and not os.environ.get("MMSEM_NO_CACHE")
         self._results: _Results | None = None  # read on the first lint_paths
 
@@ -506,6 +513,9 @@ class Linter:
         return self.lint_source(load_text(text, path))
 
     def lint_source(self, source) -> list[Finding]:
+        if self._caches_pending:
+            self._caches_pending = False
+            self._use_caches()
         doc = parse(source)
         self.pages += 1
         ctx = LintContext(doc, self.spec, self.profile, tuple(n for n in doc.names if n in self.spec.syscalls),
