@@ -255,7 +255,10 @@ class _Results:
         self.added += 1
 
     def save(self) -> None:
+        """Write the entries back if this run added some, leaving out pages that are gone
+        (temporary files) so that the cache does not grow with every page ever linted."""
         if self.added:
+            self.entries = {name: entry for name, entry in self.entries.items() if os.path.exists(entry[0])}
             _write_cache("lint", self.key, self.entries)
             self.added = 0
 

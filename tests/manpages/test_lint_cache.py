@@ -110,3 +110,15 @@ def test_no_cache_without_the_packaged_spec_or_with_a_kernel(cache_home, tmp_pat
     Linter("6.18", kernel=object(), select=["structure"]).lint_paths([str(page)])
     assert list(cache_home.glob("lint-*.pickle")) == []
     assert lint._Results.name("rel/page.2") == (os.getcwd(), "rel/page.2")
+
+
+def test_entries_of_pages_that_are_gone_are_dropped(cache_home, tmp_path):
+    gone, kept = tmp_path / "gone.2", tmp_path / "kept.2"
+    for page in (gone, kept):
+        page.write_text(PAGE)
+    run([gone, kept])
+    gone.unlink()
+    (tmp_path / "new.2").write_text(PAGE)
+    run([tmp_path / "new.2"])
+    (cache_file,) = cache_home.glob("lint-*.pickle")
+    assert sorted(Path(name[-1]).name for name in pickle.loads(cache_file.read_bytes())) == ["kept.2", "new.2"]
