@@ -101,6 +101,8 @@ def cmd_kernels(args) -> int:
     from mmsem.semantics.replay import ReplayUnavailable
     from mmsem.semantics.replay import qemu
 
+    if args.action == "compare":
+        return compare_kernels(args)
     if args.action == "fetch":
         try:
             image = qemu.fetch_kernel(args.version, refresh=args.refresh)
@@ -116,6 +118,24 @@ def cmd_kernels(args) -> int:
         print(f"qemu:{image.version}: {image.describe()}")
         print(f"  cached at {image.boot_file.parent} (boots {boots}); version string: {image.banner}")
     return EXIT_OK
+
+
+def compare_kernels(args) -> int:
+    from mmsem.semantics import kerneldiff
+    from mmsem.semantics.replay import ReplayUnavailable
+
+    if args.traces < 1 or args.steps < 1 or args.jobs < 1:
+        raise InputError("kernels", 1, 1, "--traces, --steps and --jobs must be at least 1")
+    old, new = kernel_backend(args.old), kernel_backend(args.new)
+    try:
+        report = kerneldiff.compare_kernels(old, new, args.traces, args.seed, args.steps, args.jobs)
+    except ReplayUnavailable as exc:
+        raise InputError("kernels", 1, 1, str(exc)) from None
+    finally:
+        for kernel in (old, new):
+            getattr(kernel, "close", lambda: None)()
+    emit(args.format, report.as_dict(), kerneldiff.render_text(report))
+    return EXIT_FINDINGS if report.unexplained else EXIT_OK
 
 
 def cmd_lint(args) -> int:
@@ -224,6 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("version", help="kernel version X.Y (e.g. 6.1)")
     fetch.add_argument("--refresh", action="store_true", help="fetch the registry's newest build even if one is cached")
     kernels_sub.add_parser("list", help="list the cached kernel images")
+    between = kernels_sub.add_parser("compare", help="the seeded traces whose outcome differs between two kernels, "
+                                                     "each explained by the spec's since-versions")
+    between.add_argument("old", help="the older kernel target (e.g. qemu:6.1)")
+    between.add_argument("new", nargs="?", default="live", help="the newer kernel target (default live)")
+    between.add_argument("--traces", type=int, default=1000, help="number of traces (default 1000)")
+    between.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    between.add_argument("--steps", type=int, default=12, help="at most this many steps per trace (default 12)")
+    between.add_argument("--jobs", type=int, default=2, help="parallel replay agents (default 2)")
+    between.add_argument("--format", choices=("text", "json"), default="text")
     kernels.set_defaults(func=cmd_kernels)
 
     lint = sub.add_parser("lint", help="check man pages against the spec (structure, errors, flags, synopsis)")

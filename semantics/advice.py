@@ -6,7 +6,8 @@ make it fail (`rejects`). Those conditions are compiled here, once, over a small
 namespace describing the mapping being visited; advise_range then walks the range
 the way mm/madvise.c does: holes are remembered and reported (ENOMEM) at the end,
 any other failure stops the walk, and splitting a mapping beyond vm.max_map_count
-is EAGAIN.
+is EAGAIN. MADV_POPULATE_READ/WRITE fault the range in on their own since 6.10,
+stopping at the first hole; before, they were visited like the other values.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from mmsem.spec.model import FlagSet, Spec
 from mmsem.spec.source import InputError
 
 #: What a rule's conditions may name about the mapping being visited.
+POPULATE = ("populate_read", "populate_write")
 VMA_NAMES = frozenset({"vma_flags", "vma_file", "vma_anonymous", "start", "end"})
 PURE_FUNCTIONS = ("page_align", "page_down", "page_offset", "pages", "huge_align")
 
@@ -81,12 +83,13 @@ def advise_range(ctx, start, end, advice):
     Holes are skipped and reported as ENOMEM at the end; a mapping the value
     rejects stops the walk with its errno; a flag change that needs a split
     beyond vm.max_map_count stops it with EAGAIN. MADV_POPULATE_READ/WRITE
-    instead fault pages in up to the first failure.
+    instead fault pages in up to the first failure, a hole included (since 6.10;
+    before, they went through the walk, each mapping faulted in on its visit).
     """
     rule = ctx.tables["madvise"][advice]
     if rule.action == "unmodelled":
         raise TraceError(f"{rule.name} is not modelled")
-    if rule.action in ("populate_read", "populate_write"):
+    if rule.action in POPULATE and "madvise_populate_stops_at_hole" in ctx.traits:
         return populate_range(ctx, start, end, rule.action == "populate_write")
     mm = ctx.mm
     i = mm.first_from(start)
@@ -122,6 +125,8 @@ def visit(ctx, rule: ValueRule, i: int, start: int, end: int) -> tuple[str | Non
     if rule.skip_when is not None and rule.skip_when(env, None):
         return None, i
     action = rule.action
+    if action in POPULATE:  # before 6.10: madvise_populate as a visit of the walk
+        return _populate_vma(ctx, vma, start, end, action == "populate_write"), i
     if action == "flags":
         newflags = (vma.flags | rule.set_mask) & ~rule.clear_mask
         if newflags == vma.flags:
@@ -149,23 +154,33 @@ def visit(ctx, rule: ValueRule, i: int, start: int, end: int) -> tuple[str | Non
 
 def populate_range(ctx, start: int, end: int, write: bool) -> str | None:
     """madvise_populate: fault [start, end) in as reads or writes, stopping at the first failure."""
-    mm, system = ctx.mm, ctx.system
     addr = start
     while addr < end:
-        vma = mm.find(addr)
+        vma = ctx.mm.find(addr)
         if vma is None:
             return "ENOMEM"
-        if vma.flags & (VM_IO | VM_PFNMAP) or not vma.flags & (VM_WRITE if write else VM_READ):
-            return "EINVAL"
-        step = HPAGE_SIZE if vma.flags & VM_HUGETLB else PAGE_SIZE
         seg_end = min(end, vma.end)
-        page = addr & ~(step - 1)
-        while page < seg_end:
-            if vma_ops.beyond_eof(vma, page):
-                return "EFAULT"
-            if vma.flags & VM_HUGETLB and not vma_ops.huge_page_available(system, mm, vma, page, write):
-                return "EFAULT"
-            vma_ops.fault_page(system, mm, vma, page, write)
-            page += step
+        err = _populate_vma(ctx, vma, addr, seg_end, write)
+        if err:
+            return err
         addr = seg_end
+    return None
+
+
+def _populate_vma(ctx, vma, start: int, end: int, write: bool) -> str | None:
+    """faultin_page_range over [start, end) of one mapping: EINVAL for a mapping that
+    cannot be accessed so (check_vma_flags), EFAULT at the first page that cannot be
+    faulted in."""
+    mm, system = ctx.mm, ctx.system
+    if vma.flags & (VM_IO | VM_PFNMAP) or not vma.flags & (VM_WRITE if write else VM_READ):
+        return "EINVAL"
+    step = HPAGE_SIZE if vma.flags & VM_HUGETLB else PAGE_SIZE
+    page = start & ~(step - 1)
+    while page < end:
+        if vma_ops.beyond_eof(vma, page):
+            return "EFAULT"
+        if vma.flags & VM_HUGETLB and not vma_ops.huge_page_available(system, mm, vma, page, write):
+            return "EFAULT"
+        vma_ops.fault_page(system, mm, vma, page, write)
+        page += step
     return None

@@ -41,6 +41,16 @@ class Comparison:
         return not self.divergences
 
 
+def outcome_texts(e_outcome, engine: TraceResult, k_outcome, kernel: TraceResult) -> tuple[str, str]:
+    """Two outcomes, each relative to its own run's bindings (A+3p); where the two read
+    the same but differ (a step that binds a name returned different addresses), each
+    gets its address too."""
+    e_text, k_text = describe_outcome(e_outcome, engine), describe_outcome(k_outcome, kernel)
+    if e_text == k_text and e_outcome != k_outcome:
+        e_text, k_text = f"{e_text} ({e_outcome})", f"{k_text} ({k_outcome})"
+    return e_text, k_text
+
+
 def _state_divergences(step, engine_obs, kernel_obs, result, proc=MAIN) -> list[Divergence]:
     out = []
     diffs = page_differences(engine_obs, kernel_obs)
@@ -62,8 +72,7 @@ def compare(engine: TraceResult, kernel: TraceResult) -> Comparison:
             if k.outcome in e.alternatives:
                 allowed.append((index, k.outcome))
                 return Comparison(divergences, compared, allowed)
-            divergences.append(Divergence(index, "outcome", describe_outcome(e.outcome, engine),
-                                          describe_outcome(k.outcome, kernel)))
+            divergences.append(Divergence(index, "outcome", *outcome_texts(e.outcome, engine, k.outcome, kernel)))
             return Comparison(divergences, compared, allowed)
         if e.state is not None and k.state is not None:
             divergences.extend(_state_divergences(index, e.state, k.state, kernel, e.step.proc))

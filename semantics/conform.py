@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -228,7 +229,9 @@ class Campaign:
         return traces
 
     def judge(self, traces: list[Trace]) -> list[tuple[TraceResult, TraceResult, Comparison]]:
-        kernel_results = self.kernel.run(traces, snap_all=True, jobs=self.jobs)
+        return self.compared(traces, self.kernel.run(traces, snap_all=True, jobs=self.jobs))
+
+    def compared(self, traces: list[Trace], kernel_results: list) -> list[tuple[TraceResult, TraceResult, Comparison]]:
         out = []
         for trace, kernel_result in zip(traces, kernel_results):
             engine_result = run_engine(trace, self.engine, outside=self.kernel.outside_for(trace))
@@ -281,16 +284,48 @@ class Campaign:
                                           if f.name not in generate.NEVER_GENERATED
                                           and not (f.since and profile.version < f.since)}
         started = time.monotonic()
+        # A kernel that replays without touching this process's signals or knobs (the VMs)
+        # replays the next chunk while this thread judges the last one.
+        background = ThreadPoolExecutor(1) if getattr(self.kernel, "replays_in_background", False) else None
+        try:
+            self._run_chunks(gen, count, seed, report, profile, background, progress)
+        except BaseException:
+            if background is not None:  # stop the replay that runs ahead, without waiting for it
+                background.shutdown(wait=False, cancel_futures=True)
+                self.kernel.kill_vms()
+            raise
+        if background is not None:
+            background.shutdown()
+        for found in report.undeclared[: self.shrink_limit]:
+            found.shrunk = shrink(found.original, self.still_diverges(found.call, found.divergence.kind))
+            trace = self.load([found.shrunk], [found.name])[0]
+            result = self.kernel.run([trace])[0] if trace is not None else None
+            self.write(found, result)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _chunk(self, gen, seed: int, first: int, size: int, background):
+        """Generate and load traces first..first+size, and start their replay if it runs in
+        the background (else they are replayed when judged)."""
+        names = [f"random-{seed}-{first + i}" for i in range(size)]
+        docs = [gen.trace(name) for name in names]
+        traces = self.load(docs, names)
+        if any(t is None for t in traces):
+            bad = names[traces.index(None)]
+            raise InputError(bad, 1, 1, "the generator produced a trace that does not load")
+        replay = background.submit(self.kernel.run, traces, True, self.jobs) if background else None
+        return docs, traces, replay
+
+    def _run_chunks(self, gen, count: int, seed: int, report: Report, profile, background, progress) -> None:
         done = 0
-        while done < count:
-            size = min(CHUNK, count - done)
-            names = [f"random-{seed}-{done + i}" for i in range(size)]
-            docs = [gen.trace(name) for name in names]
-            traces = self.load(docs, names)
-            if any(t is None for t in traces):
-                bad = names[traces.index(None)]
-                raise InputError(bad, 1, 1, "the generator produced a trace that does not load")
-            for doc, trace, (engine_result, kernel_result, comparison) in zip(docs, traces, self.judge(traces)):
+        chunk = self._chunk(gen, seed, 0, min(CHUNK, count), background)
+        while chunk is not None:
+            docs, traces, replay = chunk
+            size = len(traces)
+            chunk = (self._chunk(gen, seed, done + size, min(CHUNK, count - done - size), background)
+                     if done + size < count else None)
+            judged = self.compared(traces, replay.result()) if replay else self.judge(traces)
+            for doc, trace, (engine_result, kernel_result, comparison) in zip(docs, traces, judged):
                 report.traces += 1
                 report.steps += len(kernel_result.steps)
                 report.coverage.record(kernel_result, self.spec)
@@ -307,13 +342,6 @@ class Campaign:
             done += size
             if progress:
                 progress.update(done, len(report.found))
-        for found in report.undeclared[: self.shrink_limit]:
-            found.shrunk = shrink(found.original, self.still_diverges(found.call, found.divergence.kind))
-            trace = self.load([found.shrunk], [found.name])[0]
-            result = self.kernel.run([trace])[0] if trace is not None else None
-            self.write(found, result)
-        report.seconds = time.monotonic() - started
-        return report
 
 
 def render_text(report: Report) -> str:

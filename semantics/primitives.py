@@ -28,6 +28,7 @@ from mmsem.semantics.state import (
     VM_SPECIAL,
     VM_WRITE,
     Vma,
+    new_anon_id,
 )
 from mmsem.spec import default_spec
 
@@ -156,9 +157,10 @@ def map_object_of(ctx, start, length, vm_flags, at, pgoff):
 def map_object(ctx, start, length, vm_flags, obj, pgoff):
     """Create a mapping of [start, start+length) with vm_flags (mmap_region, __mmap_complete).
 
-    Whatever MAP_FIXED overlaps is unmapped first; a huge page mapping with a
-    misaligned offset (EINVAL) or a pool too small for its reservation (ENOMEM)
-    fails after that, leaving a hole. The new mapping merges with
+    Whatever MAP_FIXED overlaps is unmapped first; when that unmap fails nothing
+    changes and mmap reports its errno (before 6.12: ENOMEM, except EPERM for a
+    sealed range). A huge page mapping with a misaligned offset (EINVAL) or a pool
+    too small for its reservation (ENOMEM) fails after that, leaving a hole. The new mapping merges with
     compatible neighbours. Private writable memory is accounted (VM_ACCOUNT). A
     huge page mapping reserves its pages from the pool unless VM_NORESERVE. A
     locked mapping is charged to locked_vm unless it cannot be locked (special,
@@ -168,7 +170,9 @@ def map_object(ctx, start, length, vm_flags, obj, pgoff):
     end = start + length
     err = vma_ops.unmap_check(system, mm, start, end)
     if err:
-        return err
+        # mmap_region turned any failure of its unmap into ENOMEM until 6.12; sealing
+        # (6.10, 6.11) was refused by a check of its own before the unmap.
+        return err if err == "EPERM" or "map_fixed_unmap_errno" in ctx.traits else "ENOMEM"
     # The files of the mappings MAP_FIXED replaces are let go only once the new mapping is
     # made or has failed (vms_complete_munmap_vmas): until then a shared huge page file
     # keeps its reservations and pages, which the new mapping's reservation cannot use.
@@ -289,11 +293,15 @@ def seal_range(ctx, start, end):
 def expand_stack(ctx, addr):
     """Grow the MAP_GROWSDOWN mapping above addr down to addr's page (expand_downwards).
 
-    The limits were checked by the caller. A locked mapping charges its growth
-    to locked_vm; only the page that is then accessed gets faulted in.
+    The limits were checked by the caller. The mapping gets an anon_vma first
+    (anon_vma_prepare), so a fork copies its page tables even when it was only read.
+    A locked mapping charges its growth to locked_vm; only the page that is then
+    accessed gets faulted in.
     """
     mm = ctx.mm
     vma = mm.vmas[mm.first_from(addr)]
+    if vma.anon is None:
+        vma.anon = new_anon_id()
     new_start = addr & ~(PAGE_SIZE - 1)
     grow = (vma.start - new_start) >> PAGE_SHIFT
     vma.pgoff -= grow

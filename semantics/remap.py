@@ -7,6 +7,12 @@ fixed address, which may carry several mappings and keeps the gaps between them
 unmap of the tail, possibly over several mappings), grown in place, or moved to a
 fixed address or to one the kernel picks (bottom-up first fit). A locked mapping
 is charged for what it gains and, after the call, its grown part is faulted in.
+
+Older kernels differ by trait (spec/kernels.yaml): before 6.17 (6.15 for
+new_address's alignment and the map-count test) mremap_to tested the target only
+after looking old_address up, unmapped the MREMAP_FIXED target and a shrinking
+move's tail, and only then checked the mapping (vma_to_resize); a same-size move
+could not span mappings; before 6.15 MREMAP_DONTUNMAP did not touch locked_vm.
 """
 
 from __future__ import annotations
@@ -65,12 +71,15 @@ def remap(ctx, addr, old_len, new_len, flags, new_addr):
     that grew has its new part faulted in at the end, errors ignored.
     """
     req = Request(addr, old_len, new_len, flags, new_addr)
-    if flags & MREMAP_FIXED and old_len == new_len:
+    if flags & MREMAP_FIXED and old_len == new_len and "mremap_moves_several_mappings" in ctx.traits:
         return _remap_move(ctx, req)
-    err = _check_prep(ctx, req, ctx.mm.find(addr))
-    if err:
-        return err
-    result = _remap_to(ctx, req) if req.new_place else _remap_at(ctx, req)
+    if req.new_place and "mremap_checks_before_unmapping" not in ctx.traits:
+        result = _remap_to_checking_late(ctx, req)
+    else:
+        err = _check_prep(ctx, req, ctx.mm.find(addr))
+        if err:
+            return err
+        result = _remap_to(ctx, req) if req.new_place else _remap_at(ctx, req)
     if isinstance(result, str):
         return result
     if req.populate and "populate" in ctx.traits:
@@ -81,6 +90,19 @@ def remap(ctx, addr, old_len, new_len, flags, new_addr):
 
 def _check_prep(ctx, req: Request, vma: Vma | None) -> str | None:
     """check_prep_vma: can this mapping be resized or moved as asked?"""
+    err = _check_found(req, vma)
+    if err:
+        return err
+    if not req.new_place:
+        req.new_addr = req.addr
+    if req.new_len <= req.old_len and not req.new_place:
+        return None  # shrinking or no change in place maps nothing new
+    return _check_resize(ctx, req, vma)
+
+
+def _check_found(req: Request, vma: Vma | None) -> str | None:
+    """What do_mremap tests of the mapping it looked up: there is one, it is not
+    sealed, and a huge page mapping is resized in whole, aligned huge pages."""
     if vma is None:
         return "EFAULT"
     if vma.flags & VM_SEALED:
@@ -90,13 +112,15 @@ def _check_prep(ctx, req: Request, vma: Vma | None) -> str | None:
         req.new_len = (req.new_len + HPAGE_SIZE - 1) & ~(HPAGE_SIZE - 1)
         if req.addr % HPAGE_SIZE or req.new_addr % HPAGE_SIZE or req.new_len > req.old_len:
             return "EINVAL"
+    return None
+
+
+def _check_resize(ctx, req: Request, vma: Vma) -> str | None:
+    """remap_is_valid (vma_to_resize before 6.15): may this mapping provide the old
+    range and gain what the new one adds?"""
     if req.flags & MREMAP_DONTUNMAP and "dontunmap_any_mapping" not in ctx.traits \
             and (vma.obj is not None or vma.flags & VM_SHARED):
         return "EINVAL"  # 5.7 to 5.12: private anonymous memory only
-    if not req.new_place:
-        req.new_addr = req.addr
-    if req.new_len <= req.old_len and not req.new_place:
-        return None  # shrinking or no change in place maps nothing new
     old_len, new_len = req.old_len, req.new_len
     if old_len == 0 and not vma.flags & (VM_SHARED | VM_MAYSHARE):
         return "EINVAL"  # duplicating a private mapping makes no sense
@@ -165,6 +189,37 @@ def _remap_move(ctx, req: Request):
 
 def _remap_to(ctx, req: Request):
     """mremap_to: move to new_addr (MREMAP_FIXED, after unmapping it) or to a hinted range."""
+    return _clear_target(ctx, req) or _place_and_move(ctx, req)
+
+
+def _remap_to_checking_late(ctx, req: Request):
+    """mremap_to before 6.17: the target is tested only after old_address was looked up
+    (its alignment and the map-count limit before 6.15 too), and the MREMAP_FIXED target
+    and a shrinking move's tail are unmapped before the mapping is checked."""
+    mm, traits = ctx.mm, ctx.traits
+    err = _check_found(req, mm.find(req.addr))
+    if err:
+        return err
+    early_target = "mremap_new_address_checked_first" in traits
+    if not early_target and req.new_addr % PAGE_SIZE:
+        return "EINVAL"
+    if "mremap_checks_rounded_sizes_first" not in traits:
+        if req.new_len > TASK_SIZE or req.new_addr > TASK_SIZE - req.new_len:
+            return "EINVAL"
+        if req.addr + req.old_len > req.new_addr and req.new_addr + req.new_len > req.addr:
+            return "EINVAL"  # the ranges overlap
+    if not early_target and mm.map_count + 2 >= ctx.system.max_map_count - 3:
+        return "ENOMEM"
+    err = _clear_target(ctx, req)
+    if err:
+        return err
+    err = _check_resize(ctx, req, mm.find(req.addr))
+    return err or _place_and_move(ctx, req)
+
+
+def _clear_target(ctx, req: Request) -> str | None:
+    """Unmap the MREMAP_FIXED target, then what a shrinking move gives up; the mapping
+    at old_address must still be there afterwards (EFAULT)."""
     mm = ctx.mm
     if req.flags & MREMAP_FIXED:
         err = _unmap(ctx, req.new_addr, req.new_len)
@@ -179,10 +234,16 @@ def _remap_to(ctx, req: Request):
         req.old_len = req.new_len
         if mm.find(req.addr) is None:
             return "EFAULT"
+    return None
+
+
+def _place_and_move(ctx, req: Request):
+    """Find the new place (the MREMAP_FIXED target, else a range the kernel picks) and move."""
+    mm = ctx.mm
     vma = mm.find(req.addr)
     if req.flags & MREMAP_FIXED and req.new_addr < MMAP_MIN_ADDR and not ctx.proc.privileged:
         return "EPERM"  # get_unmapped_area: below vm.mmap_min_addr without CAP_SYS_RAWIO
-    target = _new_address(mm, vma, req)
+    target = _new_address(ctx, vma, req)
     if target is None:
         return "ENOMEM"
     req.new_addr = target
@@ -213,7 +274,7 @@ def _remap_at(ctx, req: Request):
         return req.addr
     if not req.flags & MREMAP_MAYMOVE:
         return "ENOMEM"
-    target = _new_address(mm, vma, req)
+    target = _new_address(ctx, vma, req)
     if target is None:
         return "ENOMEM"
     req.new_addr = target
@@ -225,20 +286,27 @@ def _expandable(mm, vma: Vma, delta: int) -> bool:
     return end <= TASK_SIZE and not mm.intersecting(vma.end, end)
 
 
-def _new_address(mm, vma: Vma, req: Request) -> int | None:
+def _new_address(ctx, vma: Vma, req: Request) -> int | None:
     """vrm_set_new_addr: new_addr with MREMAP_FIXED, else where the kernel places the mapping
-    (new_addr is then a hint with MREMAP_DONTUNMAP)."""
+    (new_addr is then a hint with MREMAP_DONTUNMAP). Private anonymous memory is aligned
+    for transparent huge pages since 6.7 (whole multiples of 2 MiB since 6.12)."""
     if req.flags & MREMAP_FIXED:
         return req.new_addr
     hint = req.new_addr if req.flags & MREMAP_DONTUNMAP else 0
     anonymous = vma.obj is None and not vma.flags & VM_MAYSHARE
+    traits = ctx.traits
+    if "anon_thp_aligned_whole_pmds" in traits:
+        thp = anonymous and req.new_len % HPAGE_SIZE == 0
+    else:
+        thp = anonymous and "anon_thp_aligned" in traits and req.new_len >= HPAGE_SIZE
     align = HPAGE_SIZE if vma.flags & VM_HUGETLB else None
-    return vma_ops.unmapped_area(mm, req.new_len, hint, 0, False if anonymous else True, align)
+    return vma_ops.unmapped_area(ctx.mm, req.new_len, hint, 0, thp, align)
 
 
 def _move(ctx, vma: Vma, req: Request):
     """move_vma: a new mapping at new_addr takes the pages; the old range is unmapped, or
-    with MREMAP_DONTUNMAP kept, empty and unlocked (its charge to locked_vm stays)."""
+    with MREMAP_DONTUNMAP kept, empty and unlocked (since 6.15 the new range is charged to
+    locked_vm while the old range's charge stays; before, locked_vm did not change)."""
     mm, system = ctx.mm, ctx.system
     addr, old_len, new_len = req.addr, req.old_len, req.new_len
     if mm.map_count >= system.max_map_count - 3:
@@ -259,9 +327,10 @@ def _move(ctx, vma: Vma, req: Request):
         pages.update(p + shift for p in moved)
     moved_shared = {p: mm.shared.pop(p) for p in [p for p in mm.shared if first <= p < last]}
     mm.shared.update((p + shift, shared) for p, shared in moved_shared.items())
-    if vma.flags & VM_LOCKED:
+    dontunmap = bool(req.flags & MREMAP_DONTUNMAP)
+    if vma.flags & VM_LOCKED and (not dontunmap or "dontunmap_overcounts_locked_vm" in ctx.traits):
         mm.locked_vm += new_len >> PAGE_SHIFT
-    if req.flags & MREMAP_DONTUNMAP:
+    if dontunmap:
         vma.flags &= ~VM_LOCKED_MASK  # and locked_vm keeps the old range's charge
     elif old_len and vma_ops.unmap_check(system, mm, addr, addr + old_len) is None:
         vma_ops.unmap(system, mm, addr, addr + old_len)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mmsem.semantics import layout
+from mmsem.semantics.compare import outcome_texts
 from mmsem.semantics.engine import MAIN
 from mmsem.semantics.observe import PAGE_SIZE, Observation, runs
 from mmsem.semantics.runner import TraceResult, describe_outcome
@@ -128,8 +129,10 @@ def comparison_text(engine: TraceResult, kernel: TraceResult, comparison, proble
     multi = len(engine.final) > 1
     for i, record in enumerate(engine.steps):
         k = kernel.steps[i].outcome if i < len(kernel.steps) else None
-        e_text = describe_outcome(record.outcome, engine)
-        k_text = describe_outcome(k, kernel) if k is not None else "(not run)"
+        if k is None:
+            e_text, k_text = describe_outcome(record.outcome, engine), "(not run)"
+        else:
+            e_text, k_text = outcome_texts(record.outcome, engine, k, kernel)
         mark = "DIFFERS" if i in diverging else ("same" if k == record.outcome else "allowed")
         if k is None:
             mark = "-"

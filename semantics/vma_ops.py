@@ -223,11 +223,12 @@ def _free(mm: Mm, start: int, end: int) -> bool:
     return True
 
 
-def unmapped_area(mm: Mm, length: int, hint: int, pgoff: int, thp_file, align: int | None = None) -> int | None:
+def unmapped_area(mm: Mm, length: int, hint: int, pgoff: int, thp, align: int | None = None) -> int | None:
     """get_unmapped_area of the legacy (bottom-up) layout: the hint if that range is free,
-    else the lowest free range from mm->mmap_base up (generic_get_unmapped_area). Anonymous
-    private lengths that are whole huge pages are aligned like their offset modulo 2 MiB
-    (thp_get_unmapped_area); `thp_file` is False to ask for that. None: no room."""
+    else the lowest free range from mm->mmap_base up (generic_get_unmapped_area). With
+    `thp` true (anonymous private memory of a length the kernel version aligns) and no
+    hint, the range is aligned like its offset modulo 2 MiB (thp_get_unmapped_area).
+    None: no room."""
     top = TASK_SIZE
     if hint:
         hint = (hint + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
@@ -236,7 +237,7 @@ def unmapped_area(mm: Mm, length: int, hint: int, pgoff: int, thp_file, align: i
     if align:  # hugetlb: huge page aligned
         padded = _first_fit(mm, length + align, top)
         return None if padded is None else (padded + align - 1) & ~(align - 1)
-    if thp_file is False and length % HPAGE_SIZE == 0 and not hint:
+    if thp and not hint:
         padded = _first_fit(mm, length + HPAGE_SIZE, top)
         if padded is not None:
             return padded + (((pgoff << PAGE_SHIFT) - padded) & (HPAGE_SIZE - 1))

@@ -9,6 +9,7 @@ they are skipped, except in CI (MMSEM_REQUIRE_KERNEL=1), where they must run.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from mmsem.semantics import kerneldiff
 from mmsem.semantics.compare import compare
 from mmsem.semantics.conform import Campaign
 from mmsem.semantics.engine import MAIN
@@ -300,16 +302,22 @@ def live_examples() -> list[Path]:
             if read_trace(path).config.kernel in (None, EXAMPLES_KERNEL)]
 
 
+def replayed_as(kernel, paths: list[Path], profile: str) -> dict:
+    """The traces, replayed on the kernel in one batch and pinned to the profile they are
+    judged by: {file stem: (trace, kernel result)}."""
+    traces = []
+    for path in paths:
+        trace = read_trace(path)
+        trace.config = dataclasses.replace(trace.config, kernel=profile)
+        traces.append(trace)
+    results = kernel.run(traces, snap_all=True)
+    return {Path(trace.path).stem: (trace, result) for trace, result in zip(traces, results)}
+
+
 @pytest.fixture(scope="module")
 def example_results(vm_kernel):
     """Every example of the live kernel, replayed on 6.1 in one batch, judged as 6.1."""
-    traces = []
-    for path in live_examples():
-        trace = read_trace(path)
-        trace.config = dataclasses.replace(trace.config, kernel="6.1")
-        traces.append(trace)
-    results = vm_kernel.run(traces, snap_all=True)
-    return {Path(trace.path).stem: (trace, result) for trace, result in zip(traces, results)}
+    return replayed_as(vm_kernel, live_examples(), "6.1")
 
 
 @pytest.mark.parametrize("path", live_examples(), ids=[p.stem for p in live_examples()])
@@ -322,3 +330,70 @@ def test_example_on_6_1_matches_the_6_1_profile(vm_kernel, example_results, path
     # The example's expectations (written for 6.18) hold on 6.1 exactly where the 6.1
     # profile says they do.
     assert [str(m) for m in mismatches(result)] == [str(m) for m in mismatches(engine)]
+
+
+# -- the examples written for 6.1 ---------------------------------------------------------------------
+
+def examples_of_6_1() -> list[Path]:
+    return [path for path in sorted(EXAMPLES.glob("*.yaml")) if read_trace(path).config.kernel == "6.1"]
+
+
+@pytest.fixture(scope="module")
+def results_of_6_1_examples(vm_kernel):
+    return replayed_as(vm_kernel, examples_of_6_1(), "6.1")
+
+
+def test_there_are_6_1_examples():
+    assert len(examples_of_6_1()) == 8
+
+
+@pytest.mark.parametrize("path", examples_of_6_1(), ids=[p.stem for p in examples_of_6_1()])
+def test_6_1_example_holds_on_6_1(vm_kernel, results_of_6_1_examples, path):
+    trace, result = results_of_6_1_examples[path.stem]
+    assert result.failure is None
+    assert [str(m) for m in mismatches(result)] == []
+    engine = run_engine(trace, outside=vm_kernel.outside_for(trace))
+    assert [d.as_dict() for d in compare(engine, result).divergences] == []
+
+
+@pytest.fixture(scope="module")
+def live_results_of_6_1_examples(live_kernel):
+    """The 6.1 examples on the running kernel, judged as 6.18."""
+    return replayed_as(live_kernel, examples_of_6_1(), EXAMPLES_KERNEL)
+
+
+@pytest.mark.parametrize("path", examples_of_6_1(), ids=[p.stem for p in examples_of_6_1()])
+def test_6_1_example_differs_on_6_18_as_its_profile_says(live_kernel, live_results_of_6_1_examples, path):
+    trace, result = live_results_of_6_1_examples[path.stem]
+    assert result.failure is None
+    engine = run_engine(trace, outside=live_kernel.outside_for(trace))
+    assert [d.as_dict() for d in compare(engine, result).divergences] == []
+    # the expectations are 6.1's: on 6.18 some of them fail, exactly those the 6.18 profile predicts
+    kernel_mismatches = [str(m) for m in mismatches(result)]
+    assert kernel_mismatches != []
+    assert kernel_mismatches == [str(m) for m in mismatches(engine)]
+
+
+# -- what differs between the two kernels ---------------------------------------------------------------
+
+def test_every_difference_between_6_1_and_6_18_has_a_since_version(vm_kernel, live_kernel):
+    report = kerneldiff.compare_kernels(vm_kernel, live_kernel, 150, seed=5, jobs=2)
+    assert (report.old_profile, report.new_profile, report.traces) == ("6.1", "6.18", 150)
+    assert [d.as_dict() for d in report.unexplained] == []
+    # seed 5 meets the two youngest calls and flags of the model at least
+    items = report.by_item()
+    assert "6.10: call mseal" in items
+    assert "6.11: flag MAP_DROPPABLE" in items
+    for difference in report.differences:
+        assert all(change.items for change in difference.changes)
+
+
+def test_kernels_compare_command(vm_kernel, live_kernel):
+    proc = subprocess.run([sys.executable, "-m", "mmsem", "kernels", "compare", "qemu:6.1", "live",
+                           "--traces", "20", "--seed", "5", "--format", "json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert (data["traces"], data["unexplained"]) == (20, 0)
+    assert data["old"]["profile"] == "6.1" and data["new"]["profile"] == "6.18"
+    assert data["differing"] == len(data["differences"])

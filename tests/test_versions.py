@@ -9,17 +9,21 @@ the running kernel's profile gives.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mmsem.semantics.engine import Engine
+from mmsem.semantics.kerneldiff import change_points, versioned_items
 from mmsem.semantics.program import Outcome
 from mmsem.semantics.runner import run_engine
-from mmsem.semantics.trace import parse_trace
+from mmsem.semantics.trace import parse_trace, read_trace
 from mmsem.spec import default_spec
 
 SPEC = default_spec()
 ENGINE = Engine(SPEC)
 CURRENT = "6.18"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 MAPPING = "- mmap: {len: 4p, prot: [PROT_READ, PROT_WRITE], flags: [MAP_PRIVATE, MAP_ANONYMOUS, MAP_POPULATE]}\n  as: A\n"
 
@@ -119,3 +123,46 @@ def test_flag_before_and_at_its_version(flagset, flag):
         assert without is not None and outcome == last_outcome(without, before)
     if getattr(flag, "action", None) != "unmodelled":  # e.g. MADV_HWPOISON: the model stops there
         assert last_outcome(text, version_of(flag.since)) == last_outcome(text, CURRENT)
+
+
+# -- what separates 6.1 from 6.18, example by example ---------------------------------------------
+
+@pytest.mark.parametrize("name, version, items", [
+    ("madvise-populate-after-hole-6.1", "6.10", ["trait madvise_populate_stops_at_hole"]),
+    ("mmap-fixed-splits-hugetlb-6.1", "6.12", ["EINVAL of mmap", "trait map_fixed_unmap_errno"]),
+    ("mremap-dontunmap-sizes-before-rounding-6.1", "6.17", ["trait mremap_checks_rounded_sizes_first"]),
+    ("mremap-dontunmap-vmlck-6.1", "6.15", ["trait dontunmap_overcounts_locked_vm"]),
+    ("mremap-fixed-failure-unmaps-target-6.1", "6.17", ["trait mremap_moves_several_mappings"]),
+    ("mremap-fixed-shrink-unmap-fails-6.1", "6.17", ["trait mremap_checks_before_unmapping"]),
+    ("mremap-move-not-thp-aligned-6.1", "6.7", ["trait anon_thp_aligned"]),
+    ("mremap-new-size-above-task-size-6.1", "6.17", ["trait mremap_checks_rounded_sizes_first"]),
+])
+def test_6_1_example_changes_once_at_its_version(name, version, items):
+    trace = read_trace(EXAMPLES / f"{name}.yaml")
+    assert trace.config.kernel == "6.1"
+    changes = change_points(ENGINE, trace, None, "6.1", CURRENT, versioned_items(SPEC))
+    assert [c.as_dict() for c in changes] == [{"version": version, "items": items}]
+
+
+def test_every_6_1_example_is_listed():
+    listed = {"madvise-populate-after-hole-6.1", "mmap-fixed-splits-hugetlb-6.1",
+              "mremap-dontunmap-sizes-before-rounding-6.1", "mremap-dontunmap-vmlck-6.1",
+              "mremap-fixed-failure-unmaps-target-6.1", "mremap-fixed-shrink-unmap-fails-6.1",
+              "mremap-move-not-thp-aligned-6.1", "mremap-new-size-above-task-size-6.1"}
+    assert {p.stem for p in EXAMPLES.glob("*.yaml") if read_trace(p).config.kernel == "6.1"} == listed
+
+
+def test_versioned_items_name_traits_calls_flags_and_errors():
+    items = versioned_items(SPEC)
+    assert items["6.10"] == ["EPERM of madvise", "EPERM of mmap", "EPERM of mprotect", "EPERM of mremap",
+                             "EPERM of munmap", "EPERM of remap_file_pages", "call mseal",
+                             "trait madvise_populate_stops_at_hole"]
+    assert "flag MAP_DROPPABLE" in items["6.11"]
+    assert items["6.17"] == ["trait mremap_checks_before_unmapping", "trait mremap_checks_rounded_sizes_first",
+                             "trait mremap_moves_several_mappings"]
+    assert items["5.13"] == ["trait dontunmap_any_mapping"]
+
+
+def test_a_trace_the_versions_do_not_touch_has_no_change_points():
+    trace = parse_trace("steps:\n" + MAPPING + "- munmap: {addr: A, len: 4p}\n", "<plain>")
+    assert change_points(ENGINE, trace, None, "6.1", CURRENT, versioned_items(SPEC)) == []

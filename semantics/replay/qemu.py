@@ -667,6 +667,11 @@ class VM:
 class QemuKernel:
     """Debian's Linux X.Y, booted under qemu, as a backend for traces."""
 
+    #: run() may be called from another thread while the caller works on (mmsem conform
+    #: replays the next traces while it judges the last ones): the knobs are the guest's,
+    #: and no signal handler of this process is involved.
+    replays_in_background = True
+
     def __init__(self, version: str = "6.1", spec: Spec | None = None, timeout: int = 10,
                  image: KernelImage | None = None):
         if not _VERSION.match(version):
