@@ -76,3 +76,19 @@ def test_flag_values_as_loaded():
     assert mmap.get("MAP_DROPPABLE").field == "MAP_TYPE"
     assert mmap.fields == {"MAP_TYPE": 0xF}
     assert spec.syscalls["mlock2"].number == "__NR_mlock2"
+
+
+def test_declared_c_library_names_have_glibcs_values(tmp_path):
+    """POSIX_MADV_* and MAP_FAILED are the C library's (<sys/mman.h>): the declared values are its own."""
+    import subprocess
+
+    names = [name for name, entry in declared().items() if "glibc" in entry["source"] and name != "MAP_ANON"]
+    assert sorted(names) == ["MAP_FAILED", "POSIX_MADV_DONTNEED", "POSIX_MADV_NORMAL", "POSIX_MADV_RANDOM",
+                             "POSIX_MADV_SEQUENTIAL", "POSIX_MADV_WILLNEED"]
+    body = "".join(f'  printf("{n} %lld\\n", (long long)(intptr_t)({n}));\n' for n in names)
+    src = tmp_path / "libc.c"
+    src.write_text(f"#include <sys/mman.h>\n#include <stdint.h>\n#include <stdio.h>\nint main(void) {{\n{body}  return 0;\n}}\n")
+    subprocess.run(["gcc", "-w", "-o", str(tmp_path / "libc"), str(src)], check=True)
+    out = subprocess.run([str(tmp_path / "libc")], check=True, capture_output=True, text=True).stdout
+    assert {line.split()[0]: int(line.split()[1]) for line in out.splitlines()} == {
+        name: declared()[name]["value"] for name in names}
