@@ -4,7 +4,9 @@ For each one, a small trace runs on the profile just before its since-version an
 the profile of that version. A syscall is ENOSYS before; a flag is EINVAL before
 (or, for the flags old kernels silently ignored, gives the outcome of the same call
 without it) and is accepted from its version on: the outcome there is the outcome
-the running kernel's profile gives.
+the running kernel's profile gives. Each example written for Linux 6.1 changes its
+result at exactly one version between 6.1 and 6.18, for the trait it shows
+(semantics/kerneldiff.py finds that version).
 """
 
 from __future__ import annotations
