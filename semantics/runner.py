@@ -149,8 +149,11 @@ def mismatches(result: TraceResult) -> list[Mismatch]:
     for record in result.steps:
         step = record.step
         if step.expect is not None and not outcome_matches(step.expect, record.outcome, result.returns):
+            got = describe_outcome(record.outcome, result)
+            if any(b.step == step.index and got.startswith(f"{b.name}+") for b in trace.bindings.values()):
+                got += f" ({record.outcome})"  # named after itself: say where that is
             out.append(Mismatch(step.origin, f"{step.call}: expected {describe_expect(step.expect, result)}, "
-                                             f"got {describe_outcome(record.outcome, result)}"))
+                                             f"got {got}"))
         if step.expect_state is not None and record.state is not None:
             out.extend(state_mismatches(step.expect_state, record.state, result))
     if trace.expect_state is not None and MAIN in result.final:

@@ -11,6 +11,7 @@ result at exactly one version between 6.1 and 6.18, for the trait it shows
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from mmsem.semantics.engine import Engine
 from mmsem.semantics.kerneldiff import change_points, versioned_items
 from mmsem.semantics.program import Outcome
-from mmsem.semantics.runner import run_engine
+from mmsem.semantics.runner import mismatches, run_engine
 from mmsem.semantics.trace import parse_trace, read_trace
 from mmsem.spec import default_spec
 
@@ -168,3 +169,11 @@ def test_versioned_items_name_traits_calls_flags_and_errors():
 def test_a_trace_the_versions_do_not_touch_has_no_change_points():
     trace = parse_trace("steps:\n" + MAPPING + "- munmap: {addr: A, len: 4p}\n", "<plain>")
     assert change_points(ENGINE, trace, None, "6.1", CURRENT, versioned_items(SPEC)) == []
+
+
+def test_an_address_named_after_its_own_step_is_also_given_in_full():
+    trace = read_trace(EXAMPLES / "mremap-move-not-thp-aligned-6.1.yaml")
+    trace.config = dataclasses.replace(trace.config, kernel=CURRENT)
+    # on 6.18 the 2 MiB range M is aligned, and N goes below it instead of after it
+    assert [m.message for m in mismatches(run_engine(trace, ENGINE))] == [
+        "mremap: expected M+512p, got N+0p (0x2aaaaaab3000)"]
