@@ -33,6 +33,14 @@ MAX_EXPANSION_DEPTH = 20
 #: a few hundred at most.
 MAX_EXPANSIONS = 20_000
 
+#: Tokens in one numeric expression (real pages use a handful); evaluation recurses per
+#: parenthesis and sign, so this also bounds the recursion.
+MAX_EXPR_TOKENS = 200
+#: Longest problem message kept.
+MAX_PROBLEM = 200
+#: groff's registers are C ints; results outside are a numeric overflow.
+REGISTER_MIN, REGISTER_MAX = -(1 << 31), (1 << 31) - 1
+
 #: Number registers a formatter defines; we answer as groff 1.23 in nroff mode would.
 BUILTIN_REGISTERS = {".g": 1, ".x": 1, ".y": 23, ".H": 24, ".V": 40, ".T": 0, ".A": 1, ".C": 0,
                      ".j": 1, ".u": 1, ".l": 1872, ".i": 0, ".v": 40, ".s": 10, ".f": 1}
@@ -149,8 +157,9 @@ def special_char(name: str) -> str | None:
             return "".join(chr(int(part.lstrip("u"), 16)) for part in name.split("_"))
         except (ValueError, OverflowError):
             return None
-    if name.startswith("char") and name[4:].isdigit():
-        return chr(int(name[4:]) % 0x110000)
+    digits = name[4:]
+    if name.startswith("char") and digits.isascii() and digits.isdigit() and len(digits) <= 7:
+        return chr(int(digits) % 0x110000)
     if len(name) == 1:
         return name
     return None
@@ -244,6 +253,8 @@ class Lexer:
         return Logical("".join(parts), self.file, number, 1, segs)
 
     def problem(self, L: Logical, offset: int, message: str) -> None:
+        if len(message) > MAX_PROBLEM:  # names quoted in it come from the page, and may be huge
+            message = message[:MAX_PROBLEM] + "..."
         self.problems.append((L.origin(offset), message))
 
     def next_event(self) -> tuple | None:
@@ -327,6 +338,9 @@ class Lexer:
                 return
             if expr[:1] in "+-" and key in self.registers:
                 value += self.registers[key]
+            if not REGISTER_MIN <= value <= REGISTER_MAX:
+                self.problem(L, args[1][0], f"numeric overflow: {expr[:40]}")
+                return
             self.registers[key] = value
         elif name in ("de", "de1", "am", "am1", "ig"):
             words = [text[a:b] for a, b, _ in split_args(text, name_end, end)]
@@ -386,6 +400,8 @@ class Lexer:
             number = m.group(1) or m.group(2) or m.group(3)
             if number is None:
                 return " ".join(args) if m.group(4) == "*" else " ".join(f'"{a}"' for a in args)
+            if len(number) > 9:  # no macro has that many arguments
+                return ""
             n = int(number)
             if n == 0:
                 return name
@@ -663,11 +679,13 @@ class Lexer:
 
 
 def _evaluate(expr: str) -> int | None:
+    """A numeric expression's value, or None: unreadable, too long, or outside groff's
+    integer range (groff reports a numeric overflow and ignores the request)."""
     tokens = []
     pos = 0
     while pos < len(expr):
         m = _EXPR_TOKEN_RE.match(expr, pos)
-        if m is None:
+        if m is None or len(tokens) >= MAX_EXPR_TOKENS:  # the bound keeps _eval_seq's recursion shallow
             return None
         pos = m.end()
         if not m.group(1).isalpha():  # a letter is a scaling unit: the number stands
@@ -676,9 +694,9 @@ def _evaluate(expr: str) -> int | None:
         return None
     try:
         value, rest = _eval_seq(tokens, 0)
-    except (IndexError, ValueError, ZeroDivisionError):
+    except (IndexError, ValueError, ZeroDivisionError, OverflowError):
         return None
-    return value if rest == len(tokens) else None
+    return value if rest == len(tokens) and REGISTER_MIN <= value <= REGISTER_MAX else None
 
 
 _OPERATORS = {

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from unidiff import PatchSet, UnidiffParseError
 
-from mmsem.spec.source import InputError
+from mmsem.spec.source import InputError, one_line
 
 #: The mbox separator as ``git format-patch`` and mail clients write it:
 #: "From <sender or commit> <asctime date>". Requiring the date keeps a commit message
@@ -47,7 +47,7 @@ class PatchError(InputError):
     """Bad patch input, shown as ``PATCH:LINE: message`` (the column would say nothing)."""
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
+        return f"{one_line(self.path)}:{self.line}: {one_line(self.message)}"
 
 
 @dataclass(frozen=True)

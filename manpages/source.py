@@ -74,7 +74,8 @@ def read_text(path: str) -> tuple[str, tuple[int, int] | None]:
 
     gzip is recognised by its magic number, so a compressed page without ``.gz`` (or
     a plain one with it) is read correctly. Text that is not UTF-8 is decoded as
-    latin-1, which accepts any byte; the caller notes the fallback.
+    latin-1, which accepts any byte; the caller notes the fallback. A NUL byte (a
+    binary file) is an input error.
     """
     try:
         with open(path, "rb") as handle:
@@ -87,6 +88,11 @@ def read_text(path: str) -> tuple[str, tuple[int, int] | None]:
         raise InputError(path, 1, 1, f"larger than {MAX_BYTES // (1024 * 1024)} MiB")
     if raw[:3] == b"\xef\xbb\xbf":
         raw = raw[3:]
+    nul = raw.find(b"\x00")
+    if nul >= 0:  # no text file has one (groff refuses it too): a binary file named by mistake
+        line = raw.count(b"\n", 0, nul) + 1
+        col = nul - (raw.rfind(b"\n", 0, nul) + 1) + 1
+        raise InputError(path, line, col, "binary data (NUL byte) where roff text was expected")
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as exc:
@@ -215,6 +221,9 @@ class _Loader:
         else:
             raise InputError(sfile.path, number, col, f".so target not found: {name}")
         real = os.path.realpath(candidate)
+        if not real.startswith(os.path.join(os.path.realpath(root), "")):
+            raise InputError(sfile.path, number, col,
+                             f".so target outside the manual tree: {name} (a symbolic link leads out of it)")
         if real in self.reading:
             chain = self.reading[self.reading.index(real):] + [real]
             shown = " -> ".join(os.path.relpath(p, root) for p in chain)

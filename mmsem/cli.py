@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 
-from mmsem.spec.source import InputError
+
+def _quit_while_starting(signum, frame):
+    """SIGINT or SIGTERM while the command is still importing its modules: stop as main()
+    would, with one line and no traceback."""
+    sys.stderr.write("mmsem: interrupted\n" if signum == signal.SIGINT else "mmsem: terminated\n")
+    raise SystemExit(128 + signum)
+
+
+if os.path.basename(sys.argv[0] if sys.argv else "") == "mmsem" or \
+        (sys.argv and sys.argv[0].endswith(os.path.join("mmsem", "__main__.py"))):  # the command, not a library
+    signal.signal(signal.SIGINT, _quit_while_starting)
+    signal.signal(signal.SIGTERM, _quit_while_starting)
+
+from mmsem.spec.source import InputError  # noqa: E402
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -298,16 +313,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it unwinds as on SIGINT: every
+    `finally` runs (kernel knobs restored, replay agents killed, temporary files removed)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if _main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return args.func(args)
     except InputError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print("mmsem: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("mmsem: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int if previous_int is not _quit_while_starting
+                          else signal.default_int_handler)

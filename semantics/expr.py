@@ -11,11 +11,18 @@ comprehensions and everything else are rejected when the spec is loaded.
 Arithmetic follows the kernel's ``unsigned long``: results of ``+ - * << ~`` are
 reduced modulo 2**64, so ``start + len < start`` detects wrap-around exactly as the
 C code does. Unary minus is not reduced, so ``-1`` stays a plain -1 (for fds).
+
+Only numbers take part in arithmetic, ordering and function arguments: a string or a
+tuple there is refused when compiling (``'a' * 10**9`` would build a gigabyte), and a
+let-bound name, whose value is not known then, is checked when it is read. A tuple
+serves only after ``in``/``not in``. Division or modulo by zero and a negative right
+shift raise ExprError when evaluated.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -71,10 +78,28 @@ _WRAPPING = {
     ast.Mult: operator.mul,
     ast.LShift: _shift_left,
 }
+def _floordiv(a: int, b: int) -> int:
+    if b == 0:
+        raise ExprError("division by zero")
+    return a // b
+
+
+def _mod(a: int, b: int) -> int:
+    if b == 0:
+        raise ExprError("modulo by zero")
+    return a % b
+
+
+def _shift_right(a: int, b: int) -> int:
+    if b < 0:
+        raise ExprError("negative shift count")
+    return a >> b
+
+
 _PLAIN = {
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.RShift: operator.rshift,
+    ast.FloorDiv: _floordiv,
+    ast.Mod: _mod,
+    ast.RShift: _shift_right,
     ast.BitOr: operator.or_,
     ast.BitAnd: operator.and_,
     ast.BitXor: operator.xor,
@@ -89,6 +114,8 @@ _COMPARE = {
     ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
 }
+_ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_MEMBERSHIP = (ast.In, ast.NotIn)
 
 
 def names_in(text: str) -> set[str]:
@@ -107,15 +134,25 @@ def compile_expr(source: Any, ns: Namespace) -> Compiled:
     text = " ".join(source.split())  # folded YAML may hold newlines
     if len(text) > MAX_LENGTH:
         raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+    body, problem = _parse(text)
+    if problem is not None:
+        raise ExprError(*problem)
+    return _Compiler(ns).node(body)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> tuple[ast.AST | None, tuple | None]:
+    """The parsed expression, or the arguments of its ExprError; memoised, as every spec
+    load compiles the same few hundred expressions again (the compiler only reads trees)."""
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExprError(f"syntax error in expression: {exc.msg}", max((exc.offset or 1) - 1, 0)) from None
+        return None, (f"syntax error in expression: {exc.msg}", max((exc.offset or 1) - 1, 0))
     except (RecursionError, MemoryError):
-        raise ExprError("expression nested too deeply") from None
+        return None, ("expression nested too deeply",)
     if _depth(tree.body) > MAX_DEPTH:
-        raise ExprError(f"expression nested too deeply (more than {MAX_DEPTH} levels)")
-    return _Compiler(ns).node(tree.body)
+        return None, (f"expression nested too deeply (more than {MAX_DEPTH} levels)",)
+    return tree.body, None
 
 
 def _depth(node: ast.AST) -> int:
@@ -128,9 +165,53 @@ def _depth(node: ast.AST) -> int:
     return deepest
 
 
+def _kind(node: ast.AST, ns: Namespace) -> str:
+    """What a node evaluates to, as far as is known when compiling: "number", "string",
+    "tuple", or "unknown" (a local name: a let: may have bound anything)."""
+    if isinstance(node, ast.Constant):
+        return "string" if isinstance(node.value, str) else "number"
+    if isinstance(node, ast.Tuple):
+        return "tuple"
+    if isinstance(node, ast.Name):
+        return "unknown" if node.id in ns.locals else "number"
+    if isinstance(node, (ast.IfExp, ast.BoolOp)):
+        kinds = {_kind(n, ns) for n in ((node.body, node.orelse) if isinstance(node, ast.IfExp) else node.values)}
+        return next((k for k in ("string", "tuple", "unknown") if k in kinds), "number")
+    return "number"  # arithmetic, comparisons and calls give numbers
+
+
+def _not_a_number(what: str, value) -> ExprError:
+    return ExprError(f"{what} needs a number, not {type(value).__name__} {value!r}"[:200])
+
+
 class _Compiler:
     def __init__(self, ns: Namespace):
         self.ns = ns
+
+    def number(self, node: ast.AST, what: str) -> Compiled:
+        """Compile an operand that must be a number (see the module docstring)."""
+        kind = _kind(node, self.ns)
+        if kind in ("string", "tuple"):
+            raise self.fail(node, f"{what} needs a number, not a {kind}")
+        if kind == "number":
+            return self.node(node)
+        if isinstance(node, ast.Name):  # the common case, a local, checked in its lookup
+            name = node.id
+
+            def local(env, ctx):
+                value = env[name]
+                if value.__class__ is int or value.__class__ is bool:
+                    return value
+                raise _not_a_number(what, value)
+            return local
+        compiled = self.node(node)
+
+        def checked(env, ctx):
+            value = compiled(env, ctx)
+            if value.__class__ is int or value.__class__ is bool:
+                return value
+            raise _not_a_number(what, value)
+        return checked
 
     def fail(self, node: ast.AST, message: str) -> ExprError:
         return ExprError(message, getattr(node, "col_offset", 0))
@@ -188,7 +269,12 @@ class _Compiler:
             problem = self.ns.literal_check(kind, arg.value)
             if problem:
                 raise self.fail(arg, problem)
-        args = [self.node(arg) for arg in node.args]
+        args = []
+        for i, arg in enumerate(node.args):
+            if i < len(function.literal_kinds) and function.literal_kinds[i] is not None:
+                args.append(lambda env, ctx, value=arg.value: value)  # the quoted name checked above
+            else:
+                args.append(self.number(arg, f"argument {i + 1} of {name}()"))
         impl = function.impl
         if len(args) == 1:
             (a,) = args
@@ -220,9 +306,12 @@ class _Compiler:
         return disj
 
     def n_UnaryOp(self, node: ast.UnaryOp) -> Compiled:
-        operand = self.node(node.operand)
         if isinstance(node.op, ast.Not):
+            operand = self.node(node.operand)
             return lambda env, ctx: not operand(env, ctx)
+        if isinstance(node.op, ast.UAdd):
+            raise self.fail(node, "unary + is not allowed")
+        operand = self.number(node.operand, f"operator {type(node.op).__name__}")
         if isinstance(node.op, ast.Invert):
             return lambda env, ctx: ~operand(env, ctx) & MASK64
         if isinstance(node.op, ast.USub):
@@ -230,8 +319,13 @@ class _Compiler:
         raise self.fail(node, "unary + is not allowed")
 
     def n_BinOp(self, node: ast.BinOp) -> Compiled:
-        left, right = self.node(node.left), self.node(node.right)
         op_type = type(node.op)
+        if op_type not in _WRAPPING and op_type not in _PLAIN:
+            raise self.fail(node, f"operator {op_type.__name__} is not allowed")
+        what = f"operator {op_type.__name__}"
+        left, right = self.number(node.left, what), self.number(node.right, what)
+        if op_type in (ast.FloorDiv, ast.Mod) and isinstance(node.right, ast.Constant) and node.right.value == 0:
+            raise self.fail(node, f"{'division' if op_type is ast.FloorDiv else 'modulo'} by zero")
         if op_type in _WRAPPING:
             op = _WRAPPING[op_type]
             return lambda env, ctx: op(left(env, ctx), right(env, ctx)) & MASK64
@@ -241,12 +335,21 @@ class _Compiler:
         raise self.fail(node, f"operator {op_type.__name__} is not allowed")
 
     def n_Compare(self, node: ast.Compare) -> Compiled:
-        operands = [self.node(node.left)] + [self.node(c) for c in node.comparators]
+        nodes = [node.left] + node.comparators
         ops = []
-        for op in node.ops:
+        for i, op in enumerate(node.ops):
             if type(op) not in _COMPARE:
                 raise self.fail(node, f"comparison {type(op).__name__} is not allowed")
+            if isinstance(op, _MEMBERSHIP) and _kind(nodes[i + 1], self.ns) != "tuple":
+                raise self.fail(nodes[i + 1], f"{type(op).__name__} needs a tuple (a, b, ...) on its right")
             ops.append(_COMPARE[type(op)])
+        operands = []
+        for i, operand in enumerate(nodes):
+            ordered = [op for op in node.ops[max(i - 1, 0):i + 1] if isinstance(op, _ORDERING)]
+            if ordered:
+                operands.append(self.number(operand, f"comparison {type(ordered[0]).__name__}"))
+            else:
+                operands.append(self.node(operand))
         if len(ops) == 1:
             a, b = operands
             op = ops[0]

@@ -109,9 +109,16 @@ class Compiler:
 
     def expr(self, source, step: Step, key: str, local_names):
         try:
-            return compile_expr(source, self.namespace(local_names))
+            compiled = compile_expr(source, self.namespace(local_names))
         except ExprError as exc:
             raise expression_error(step, key, exc) from None
+
+        def guarded(env, ctx):  # a division by zero met when running is the spec's defect too
+            try:
+                return compiled(env, ctx)
+            except ExprError as exc:
+                raise expression_error(step, key, exc) from None
+        return guarded
 
     def compile(self, entry: Syscall) -> Program:
         names = set(entry.params) | {a.name for a in entry.args}

@@ -34,7 +34,9 @@ PAGE = 4096
 HUGE = 2 << 20
 QUANTITY_CONSTANTS = {"SIZE_MAX": MASK64, "ULONG_MAX": MASK64, "TASK_SIZE": 0x7FFFFFFFF000,
                       "PAGE_SIZE": PAGE, "HPAGE_SIZE": HUGE}
-_TERM = re.compile(r"\s*([+-]?)\s*(0x[0-9a-fA-F]+|\d+)([ph]?)\s*|\s*([+-]?)\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
+_TERM = re.compile(r"\s*([+-]?)\s*(0x[0-9a-fA-F]+|\d+)([ph]?)\s*|\s*([+-]?)\s*([A-Za-z_][A-Za-z0-9_]*)\s*",
+                   re.ASCII)
+MAX_DIGITS = 40  # 2**64 has 20 decimal digits; longer numbers are typing accidents (or attacks)
 STEP_KEYS = {"as", "proc", "note", "expect", "expect_state"}
 PAGE_FIELDS = ("mapped", "prot", "shared", "locked", "onfault", "resident")
 PURE_FUNCTIONS = ("page_align", "page_down", "page_offset", "pages", "huge_align")
@@ -155,14 +157,21 @@ class Trace:
         return f"{best.name}+{offset}"
 
 
+#: Most pages one expect_state range may cover: the trace arena's (nothing outside is
+#: observed), so that checking a range never walks 2**35 pages.
+MAX_RANGE_PAGES = layout.ARENA_SLOTS * layout.SLOT_SIZE // PAGE
+
+
 def page_range_ok(first, last) -> bool:
-    """Page aligned and ascending, as far as can be told before the trace runs."""
+    """Page aligned, ascending and at most MAX_RANGE_PAGES long; both ends relative to the
+    same name (so that the length is known before the trace runs) or both absolute."""
     if isinstance(first, Ref) != isinstance(last, Ref):
-        return True  # relative to a name on one side only: checked when the trace runs
+        return False
     if isinstance(first, Ref):
-        return first.step == last.step and first.offset % PAGE == 0 and last.offset % PAGE == 0 \
-            and (last.offset - first.offset) & MASK64 < 1 << 63
-    return first % PAGE == 0 and last % PAGE == 0 and last >= first
+        if first.step != last.step:
+            return False
+        first, last = first.offset, last.offset
+    return first % PAGE == 0 and last % PAGE == 0 and 0 <= (last - first) & MASK64 < MAX_RANGE_PAGES * PAGE
 
 
 class _Loader:
@@ -203,6 +212,12 @@ class _Loader:
                 raise self.error(pointer, f"cannot read {what} {value!r}")
             if match.group(2) is not None:
                 sign, digits, unit = match.group(1), match.group(2), match.group(3)
+                if len(digits) > MAX_DIGITS:
+                    raise self.error(pointer, f"cannot read {what} {value[:60]!r}...: a number of more than "
+                                              f"{MAX_DIGITS} digits")
+                if len(digits) > 1 and digits[0] == "0" and digits[1] != "x":
+                    raise self.error(pointer, f"cannot read {what} {value!r}: a leading 0 (octal in C?); "
+                                              "write the number without it")
                 term = int(digits, 0) * {"": 1, "p": PAGE, "h": HUGE}[unit]
             else:
                 sign, name = match.group(4), match.group(5)
@@ -378,7 +393,8 @@ class _Loader:
             first = self.quantity(first_text, pointer + ("pages", key), "page address")
             last = self.quantity(last_text, pointer + ("pages", key), "page address") if sep else first
             if not page_range_ok(first, last):
-                raise self.error(pointer + ("pages", key), f"page range {text!r} must be page aligned and ascending")
+                raise self.error(pointer + ("pages", key), f"page range {text!r} must be page aligned and ascending, "
+                                 f"both ends relative to the same name or neither, at most {MAX_RANGE_PAGES} pages")
             pages.append(PageExpect(first, last, dict(fields), self.origin(pointer + ("pages", key)), text))
         vmlck = None
         if "vmlck" in data:

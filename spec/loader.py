@@ -150,8 +150,9 @@ def _flagset(located: Located, constants: dict, errnos: dict, errors: _Errors) -
                 undocumented=entry.get("undocumented", False),
                 origin=_origin(located, pointer),
                 action=entry.get("action"),
-                set_flags=tuple(entry.get("set", ())),
-                clear_flags=tuple(entry.get("clear", ())),
+                # unknown names were reported above; keep them out of the rules built from these
+                set_flags=tuple(n for n in entry.get("set", ()) if n in constants),
+                clear_flags=tuple(n for n in entry.get("clear", ()) if n in constants),
                 skip_when=entry.get("skip_when"),
                 rejects=tuple(rejects),
                 model_note=entry.get("model_note", ""),

@@ -53,7 +53,10 @@ def _narrow(error: jsonschema.ValidationError, document: dict) -> jsonschema.Val
             inner = best_match(cls(sub).iter_errors(instance))
             if inner is None:
                 return error
-            return _narrow(_rebase(inner, tuple(error.absolute_path)), document)
+            inner = _rebase(inner, tuple(error.absolute_path))
+            if inner.instance is instance:  # the shape's own oneOf (errno or signal): narrowed enough
+                return inner
+            return _narrow(inner, document)
     return error
 
 
@@ -67,7 +70,7 @@ def _message(error: jsonschema.ValidationError, document: dict) -> tuple[tuple, 
     pointer = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
-        extra = sorted(k for k in error.instance if k not in allowed)
+        extra = sorted((k for k in error.instance if k not in allowed), key=str)  # YAML keys may be ints
         if extra and allowed:
             close = difflib.get_close_matches(str(extra[0]), sorted(allowed), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(sorted(allowed))}"
@@ -75,6 +78,9 @@ def _message(error: jsonschema.ValidationError, document: dict) -> tuple[tuple, 
     if error.validator == "required":
         return pointer, error.message.replace("is a required property", "is missing")
     if error.validator == "oneOf" and isinstance(error.instance, dict):
+        alternatives = [s.get("required") for s in error.validator_value if isinstance(s, dict)]
+        if all(r and len(r) == 1 for r in alternatives) and len(alternatives) == len(error.validator_value):
+            return pointer, f"needs exactly one of the keys {', '.join(r[0] for r in alternatives)}"
         return pointer, f"not a valid entry: expected one of the keys {', '.join(DISCRIMINATORS)}"
     return pointer, error.message
 

@@ -20,8 +20,17 @@ import yaml
 MAX_NODES = 200_000
 #: Upper bound on nesting; PyYAML's composer recurses, so keep it well below Python's limit.
 MAX_DEPTH = 64
+#: Largest document read: far above any spec file or trace (the largest is ~32 KB), and
+#: small enough that the pure-Python parser is done in seconds; nothing longer is read.
+MAX_BYTES = 1 << 20
+#: Longest integer literal: 0b and 64 binary digits with separators fit; Python would not
+#: even convert one of more than 4300 digits.
+MAX_INT_CHARS = 100
+#: Longest message shown: the values quoted in it come from the input.
+MAX_MESSAGE = 2000
 
 Pointer = tuple  # tuple of str keys and int indices
+_COLLECTION_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
 
 
 class InputError(Exception):
@@ -35,7 +44,17 @@ class InputError(Exception):
         self.message = message
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+        return f"{one_line(self.path)}:{self.line}:{self.col}: {one_line(self.message)}"
+
+
+def one_line(text: str) -> str:
+    """Text safe for one line of a terminal: control characters (newlines, escapes, line
+    separators) spelled out, and no longer than MAX_MESSAGE."""
+    if len(text) > MAX_MESSAGE:
+        text = text[:MAX_MESSAGE] + "..."
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 @dataclass
@@ -86,6 +105,8 @@ class _Builder:
         self.positions.setdefault(pointer, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
+        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)) and node.tag not in _COLLECTION_TAGS:
+            raise self.fail(node, f"unsupported YAML tag {node.tag}")  # !!set, !!omap, !!python/...
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, pointer + (i,), depth + 1) for i, item in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode):
@@ -114,6 +135,8 @@ class _Builder:
     def scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
         if tag == "tag:yaml.org,2002:int":
+            if len(node.value) > MAX_INT_CHARS:
+                raise self.fail(node, f"integer literal longer than {MAX_INT_CHARS} characters")
             return self.loader.construct_yaml_int(node)
         if tag == "tag:yaml.org,2002:bool":
             return self.loader.construct_yaml_bool(node)
@@ -122,6 +145,28 @@ class _Builder:
         if tag in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"):
             return str(node.value)
         raise self.fail(node, f"unsupported YAML tag {tag}")
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark):
+        self.mark = mark
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with its composer's recursion bounded (one level per
+    collection), so that deep nesting stops at the first node too deep, not at
+    Python's recursion limit."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH + 1:  # the document itself is level 0
+                raise _TooDeep(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _decode(raw: bytes, path: str) -> str:
@@ -138,9 +183,16 @@ def _decode(raw: bytes, path: str) -> str:
 
 def loads(text: str | bytes, path: str = "<string>") -> Located:
     """Parse one YAML document from text; raise InputError on any defect."""
+    if len(text) > MAX_BYTES:
+        raise InputError(path, 1, 1, f"larger than {MAX_BYTES // (1 << 20)} MiB")
     if isinstance(text, bytes):
         text = _decode(text, path)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _SafeLoader(text)  # checks that every character is printable
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise InputError(path, line, col, f"malformed YAML: {exc.reason} (U+{exc.character:04X})") from None
     try:
         try:
             node = loader.get_single_node()
@@ -151,8 +203,12 @@ def loads(text: str | bytes, path: str = "<string>") -> Located:
             raise InputError(path, line, col, f"malformed YAML: {problem}") from None
         except yaml.YAMLError as exc:
             raise InputError(path, 1, 1, f"malformed YAML: {exc}") from None
-        except RecursionError:
-            raise InputError(path, 1, 1, "malformed YAML: nesting too deep") from None
+        except _TooDeep as exc:
+            raise InputError(path, exc.mark.line + 1, exc.mark.column + 1,
+                             f"nesting deeper than {MAX_DEPTH} levels") from None
+        except RecursionError:  # not expected with the bound above; still an input error
+            raise InputError(path, loader.line + 1, loader.column + 1,
+                             f"nesting deeper than {MAX_DEPTH} levels") from None
         if node is None:
             return Located(None, path, {(): (1, 1)})
         builder = _Builder(loader, path)
@@ -169,7 +225,8 @@ def load(path: str | Path) -> Located:
     """Read and parse a YAML file; unreadable files are input errors too."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:  # a bounded read: the path may be /dev/zero
+            raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InputError(str(path), 1, 1, f"cannot read: {exc.strerror or exc}") from None
     return loads(raw, str(path))

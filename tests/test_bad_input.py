@@ -130,28 +130,28 @@ def test_spec_unknown_key_in_syscall(spec_copy):
 def test_spec_unknown_errno_in_check(spec_copy):
     # The first check of mlock2 (unknown-flags) is the only `errno: EINVAL` line of the file.
     replace_once(spec_copy / "syscalls/mlock2.yaml", "    errno: EINVAL\n", "    errno: EWHATEVER\n")
-    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:22:12: unknown errno EWHATEVER")
+    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:23:12: unknown errno EWHATEVER")
 
 
 def test_spec_expression_syntax_error(spec_copy):
     # Expression errors point at the expression itself (the value of `when:`).
     replace_once(spec_copy / "syscalls/mlock2.yaml", "when: flags & ~valid_flags('mlock2')",
                  "when: flags & ~valid_flags('mlock2'))")
-    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:23:11: in when of step unknown-flags: "
+    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:24:11: in when of step unknown-flags: "
                                               "syntax error in expression: unmatched ')'")
 
 
 def test_spec_expression_unknown_name(spec_copy):
     replace_once(spec_copy / "syscalls/mlock2.yaml", "when: flags & ~valid_flags('mlock2')",
                  "when: flags & ~valid_mask")
-    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:23:11: in when of step unknown-flags: "
+    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:24:11: in when of step unknown-flags: "
                                               "unknown name 'valid_mask'")
 
 
 def test_spec_expression_unknown_function(spec_copy):
     replace_once(spec_copy / "syscalls/mlock2.yaml", "when: flags & ~valid_flags('mlock2')",
                  "when: flags & ~valid_flagz('mlock2')")
-    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:23:11: in when of step unknown-flags: "
+    assert_spec_defect(check_spec(spec_copy), "spec/syscalls/mlock2.yaml:24:11: in when of step unknown-flags: "
                                               "unknown function 'valid_flagz'")
 
 
@@ -165,7 +165,7 @@ def test_spec_malformed_yaml(spec_copy):
     # munlockall is referred to by no other file, so its loss reports nothing further.
     replace_once(spec_copy / "syscalls/munlockall.yaml", "summary: unlock every", "summary: unlock: every")
     assert_spec_defect(check_spec(spec_copy),
-                       "spec/syscalls/munlockall.yaml:7:16: malformed YAML: mapping values are not allowed here")
+                       "spec/syscalls/munlockall.yaml:8:16: malformed YAML: mapping values are not allowed here")
 
 
 def test_spec_directory_missing(tmp_path):

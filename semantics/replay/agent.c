@@ -658,6 +658,18 @@ static int reopen(int fd, int mode)
 	return open(path, mode);
 }
 
+/* Seconds the agent waits beyond a trace's time limit before it kills the trace itself. */
+#define WATCHDOG_SLACK 5
+
+static pid_t agent_pid;
+static volatile sig_atomic_t watchdog_fired;
+
+static void on_watchdog(int sig)
+{
+	(void)sig;
+	watchdog_fired = 1;
+}
+
 static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t nfiles,
 		      uint64_t nsteps, uint64_t timeout)
 {
@@ -720,6 +732,10 @@ static void run_child(uint64_t id, uint64_t priv, uint64_t memlock, uint64_t nfi
 		/* setuid made the process non-dumpable, which hides /proc/self from it. */
 		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	}
+	/* Dies with the agent (mmsem kills it when interrupted): no trace outlives the replay.
+	 * Set after the privileges are dropped, which clears it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != agent_pid)
+		_exit(1);
 	record_own_mappings();
 	alarm((unsigned int)timeout);
 	for (int p = 0; p < MAX_PROCS; p++)
@@ -778,10 +794,14 @@ static struct result execute(uint64_t id, struct command *c)
 	} else if (st->nr == FORK) {
 		int child = (int)c->a[0];
 		flush_out(); /* the child must not inherit buffered output */
+		pid_t parent = getpid();
 		pid_t pid = fork();
 		if (pid == 0) {
 			me = child;
 			alarm(0);
+			/* the trace's first process has the time limit; this one dies with it */
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+				_exit(1);
 			serve(id);
 		}
 		if (pid < 0) {
@@ -946,8 +966,10 @@ int main(int argc, char **argv)
 			flush_out();
 			continue;
 		}
+		agent_pid = getpid();
 		pid_t pid = fork();
 		if (pid == 0) {
+			signal(SIGALRM, SIG_DFL); /* the watchdog below is the agent's, not the trace's */
 			setpgid(0, 0); /* the trace's processes form one group, killed together after it */
 			run_child(id, priv, memlock, nfiles, nsteps, timeout);
 		}
@@ -957,9 +979,25 @@ int main(int argc, char **argv)
 			put_hex(id);
 			put(" fork failed\n");
 		} else {
+			/* The child's own alarm ends a trace that runs too long; a stopped child
+			 * (SIGSTOP, SIGTSTP) would not heed it, so the agent watches too. */
+			struct sigaction watch;
+			memset(&watch, 0, sizeof(watch));
+			watch.sa_handler = on_watchdog; /* no SA_RESTART: waitpid returns EINTR */
+			sigaction(SIGALRM, &watch, NULL);
+			watchdog_fired = 0;
+			alarm((unsigned int)timeout + WATCHDOG_SLACK);
+			int timed_out = 0;
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-				;
+				if (watchdog_fired && !timed_out) {
+					timed_out = 1;
+					kill(-pid, SIGKILL);
+					kill(pid, SIGKILL);
+				}
+			alarm(0);
 			kill(-pid, SIGKILL);
+			if (timed_out)
+				status = SIGALRM; /* reported as the child's own time-out */
 			report_status(id, status);
 		}
 		put("D ");

@@ -420,8 +420,12 @@ class LiveKernel:
                     batches = [self._run_batch([traces[i] for i in parts[0]], snap_all)]
                 else:
                     with ThreadPoolExecutor(len(parts)) as pool_exec:
-                        batches = list(pool_exec.map(
-                            lambda part: self._run_batch([traces[i] for i in part], snap_all), parts))
+                        try:
+                            batches = list(pool_exec.map(
+                                lambda part: self._run_batch([traces[i] for i in part], snap_all), parts))
+                        except BaseException:  # before the executor waits for its threads: stop their agents
+                            self.kill_agents()
+                            raise
             for part, batch in zip(parts, batches):
                 for i, result in zip(part, batch):
                     results[i] = result
