@@ -20,9 +20,16 @@ class Origin:
         return f"{self.path}:{self.line}:{self.col}"
 
 
+#: Digits of one version component past which it is read as VERSION_PART_MAX: no kernel
+#: has such a number, and int() refuses more than 4300 digits (a page or spec may hold any).
+VERSION_PART_DIGITS = 9
+VERSION_PART_MAX = 10 ** VERSION_PART_DIGITS - 1
+
+
 def parse_version(text: str) -> tuple[int, ...]:
-    """'4.4' -> (4, 4); '2.5.37' -> (2, 5, 37)."""
-    return tuple(int(part) for part in str(text).split("."))
+    """'4.4' -> (4, 4); '2.5.37' -> (2, 5, 37); absurdly long components saturate."""
+    return tuple(int(part) if len(part) <= VERSION_PART_DIGITS else VERSION_PART_MAX
+                 for part in str(text).split("."))
 
 
 @dataclass(frozen=True)

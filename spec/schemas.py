@@ -26,6 +26,10 @@ DISCRIMINATORS = {
 }
 
 
+#: Longest quotation of a value in a message (the value may be megabytes).
+MAX_SHOWN = 60
+
+
 @lru_cache(maxsize=None)
 def schema(name: str) -> dict:
     with open(SCHEMA_DIR / f"{name}.schema.json", encoding="utf-8") as fh:
@@ -82,6 +86,9 @@ def _message(error: jsonschema.ValidationError, document: dict) -> tuple[tuple, 
         if all(r and len(r) == 1 for r in alternatives) and len(alternatives) == len(error.validator_value):
             return pointer, f"needs exactly one of the keys {', '.join(r[0] for r in alternatives)}"
         return pointer, f"not a valid entry: expected one of the keys {', '.join(DISCRIMINATORS)}"
+    shown = repr(error.instance)
+    if len(shown) > MAX_SHOWN and error.message.startswith(shown):  # jsonschema quotes the whole value
+        return pointer, shown[:MAX_SHOWN] + "..." + error.message[len(shown):]
     return pointer, error.message
 
 

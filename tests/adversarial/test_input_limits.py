@@ -178,3 +178,37 @@ def test_binary_patch(tmp_path, data, where):
     patch = tmp_path / "bin.patch"
     patch.write_bytes(data)
     assert_input_error(mmsem("lint-patch", patch), f"{patch}:{where}")
+
+
+# -- huge numbers ------------------------------------------------------------------------------
+# int() refuses strings of more than 4300 digits (ValueError); found by the campaign in a
+# property's `since:`, and then in a page's "since Linux 2.999...".
+
+HUGE = "4" * 5000
+
+
+def test_huge_version_in_a_spec_file(spec_copy):
+    path = spec_copy / "syscalls" / "mlock2.yaml"
+    text = path.read_text()
+    assert text.splitlines()[4] == 'since: "4.4"'
+    path.write_text(text.replace('since: "4.4"', f'since: "4.{HUGE}"', 1))
+    assert_input_error(mmsem("check-spec", spec_copy), f"{path}:5:8: '4.{HUGE[:57]}... does not match "
+                                                       "'^[0-9]{1,4}\\\\.[0-9]{1,4}(\\\\.[0-9]{1,4})?$' (at /since)")
+
+
+def test_huge_version_in_a_page(tmp_path):
+    page = tmp_path / "man2" / "mlock.2"
+    page.parent.mkdir()
+    page.write_text(f".TH MLOCK 2\n.SH NAME\nmlock \\- lock memory\n.SH DESCRIPTION\n"
+                    f"MLOCK_ONFAULT is available since Linux 4.{HUGE}.\n.SH HISTORY\nLinux 1{HUGE}.0.\n")
+    result = mmsem("lint", page)
+    assert result.returncode == 1 and b"Traceback" not in result.stderr
+
+
+def test_huge_numbers_in_a_trace(tmp_path):
+    trace = tmp_path / "t.yaml"
+    trace.write_text(f"steps:\n  - mlock: {{addr: 0, len: {HUGE}}}\n")
+    assert_input_error(mmsem("run", trace), f"{trace}:2:27: integer literal longer than 100 characters")
+    trace.write_text(f"steps:\n  - mlock: {{addr: 0, len: '{HUGE}p'}}\n")
+    assert_input_error(mmsem("run", trace), f"{trace}:2:27: cannot read size '{HUGE[:60]}'...: a number of "
+                                            "more than 40 digits")
