@@ -98,7 +98,10 @@ class Run:
             parents = children(self.proc.pid)
             for pid in self.seen:
                 try:
-                    if os.readlink(f"/proc/{pid}/exe") == self.agent and \
+                    # the agent's child that leads a process group of its own: a trace (the
+                    # calibration child, which the agent forks first, stays in the agent's group)
+                    group = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+                    if os.readlink(f"/proc/{pid}/exe") == self.agent and group == pid and \
                             os.readlink(f"/proc/{parents.get(pid, 0)}/exe") == self.agent:
                         return pid
                 except OSError:
