@@ -398,7 +398,11 @@ class _Loader:
             pages.append(PageExpect(first, last, dict(fields), self.origin(pointer + ("pages", key)), text))
         vmlck = None
         if "vmlck" in data:
-            vmlck = self.quantity(data["vmlck"], pointer + ("vmlck",)) // PAGE
+            size = self.quantity(data["vmlck"], pointer + ("vmlck",), "size of locked memory")
+            if isinstance(size, Ref):  # found by the fuzzing campaign: Ref // int
+                raise self.error(pointer + ("vmlck",), f"vmlck {data['vmlck']!r} is a size: it cannot "
+                                                       "be relative to a name")
+            vmlck = size // PAGE
         return StateExpect(tuple(pages), vmlck, self.origin(pointer))
 
     def config(self, data: dict) -> Config:

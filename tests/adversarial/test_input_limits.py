@@ -212,3 +212,11 @@ def test_huge_numbers_in_a_trace(tmp_path):
     trace.write_text(f"steps:\n  - mlock: {{addr: 0, len: '{HUGE}p'}}\n")
     assert_input_error(mmsem("run", trace), f"{trace}:2:27: cannot read size '{HUGE[:60]}'...: a number of "
                                             "more than 40 digits")
+
+
+def test_vmlck_relative_to_a_name(tmp_path):
+    """Found by the trace campaign: a vmlck relative to a bound name reached `Ref // int`."""
+    trace = tmp_path / "t.yaml"
+    trace.write_text("steps:\n  - mmap: {len: 1p, prot: [PROT_READ], flags: [MAP_PRIVATE, MAP_ANONYMOUS]}\n"
+                     "    as: A\nexpect_state:\n  vmlck: A+1p\n")
+    assert_input_error(mmsem("run", trace), f"{trace}:5:10: vmlck 'A+1p' is a size: it cannot be relative to a name")
