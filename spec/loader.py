@@ -219,6 +219,8 @@ def _syscall(located: Located, constants: dict, flagsets: dict, errnos: dict, si
     for i, entry in enumerate(data.get("args", [])):
         if entry["kind"] == "flags" and entry.get("flagset") not in flagsets:
             errors.add(located.error(("args", i), f"flags argument {entry['name']} needs a known flagset"))
+        if entry["kind"] == "prot" and "prot" not in flagsets:  # found by the campaign: prot.yaml deleted
+            errors.add(located.error(("args", i), f"prot argument {entry['name']} needs the flagset prot"))
         args.append(Arg(name=entry["name"], kind=entry["kind"], ctype=entry.get("ctype", ""),
                         flagset=entry.get("flagset"), width=entry.get("width", 64),
                         default=entry.get("default"), has_default="default" in entry,

@@ -220,3 +220,14 @@ def test_vmlck_relative_to_a_name(tmp_path):
     trace.write_text("steps:\n  - mmap: {len: 1p, prot: [PROT_READ], flags: [MAP_PRIVATE, MAP_ANONYMOUS]}\n"
                      "    as: A\nexpect_state:\n  vmlck: A+1p\n")
     assert_input_error(mmsem("run", trace), f"{trace}:5:10: vmlck 'A+1p' is a size: it cannot be relative to a name")
+
+
+def test_spec_without_the_prot_flagset(spec_copy):
+    """Found by the spec campaign: with flags/prot.yaml gone the spec looked sound, and its
+    witness traces then failed on the missing flag set (KeyError)."""
+    (spec_copy / "flags" / "prot.yaml").unlink()
+    result = mmsem("check-spec", spec_copy)
+    assert (result.returncode, result.stdout, b"Traceback" in result.stderr) == (2, b"", False)
+    assert result.stderr.decode().splitlines() == [
+        f"{spec_copy}/syscalls/mmap.yaml:21:5: prot argument prot needs the flagset prot",
+        f"{spec_copy}/syscalls/mprotect.yaml:18:5: prot argument prot needs the flagset prot"]
