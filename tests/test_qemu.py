@@ -344,7 +344,7 @@ def results_of_6_1_examples(vm_kernel):
 
 
 def test_there_are_6_1_examples():
-    assert len(examples_of_6_1()) == 8
+    assert len(examples_of_6_1()) == 9
 
 
 @pytest.mark.parametrize("path", examples_of_6_1(), ids=[p.stem for p in examples_of_6_1()])

@@ -132,6 +132,7 @@ def test_flag_before_and_at_its_version(flagset, flag):
 
 @pytest.mark.parametrize("name, version, items", [
     ("madvise-populate-after-hole-6.1", "6.10", ["trait madvise_populate_stops_at_hole"]),
+    ("map-stack-nohugepage-6.1", "6.7", ["trait map_stack_no_thp"]),
     ("mmap-fixed-splits-hugetlb-6.1", "6.12", ["EINVAL of mmap", "trait map_fixed_unmap_errno"]),
     ("mremap-dontunmap-sizes-before-rounding-6.1", "6.17", ["trait mremap_checks_rounded_sizes_first"]),
     ("mremap-dontunmap-vmlck-6.1", "6.15", ["trait dontunmap_overcounts_locked_vm"]),
@@ -148,7 +149,7 @@ def test_6_1_example_changes_once_at_its_version(name, version, items):
 
 
 def test_every_6_1_example_is_listed():
-    listed = {"madvise-populate-after-hole-6.1", "mmap-fixed-splits-hugetlb-6.1",
+    listed = {"madvise-populate-after-hole-6.1", "map-stack-nohugepage-6.1", "mmap-fixed-splits-hugetlb-6.1",
               "mremap-dontunmap-sizes-before-rounding-6.1", "mremap-dontunmap-vmlck-6.1",
               "mremap-fixed-failure-unmaps-target-6.1", "mremap-fixed-shrink-unmap-fails-6.1",
               "mremap-move-not-thp-aligned-6.1", "mremap-new-size-above-task-size-6.1"}
