@@ -119,8 +119,14 @@ _MEMBERSHIP = (ast.In, ast.NotIn)
 
 
 def names_in(text: str) -> set[str]:
-    """Names an expression refers to (for documentation and checks)."""
-    tree = ast.parse(text.strip(), mode="eval")
+    """Names an expression refers to (for documentation and checks); none for a bare
+    number (YAML gives an int) or a text that does not parse (compile_expr says why)."""
+    if not isinstance(text, str):  # found by the spec campaign: a placement size of 4096
+        return set()
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 

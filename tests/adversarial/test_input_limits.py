@@ -231,3 +231,11 @@ def test_spec_without_the_prot_flagset(spec_copy):
     assert result.stderr.decode().splitlines() == [
         f"{spec_copy}/syscalls/mmap.yaml:21:5: prot argument prot needs the flagset prot",
         f"{spec_copy}/syscalls/mprotect.yaml:18:5: prot argument prot needs the flagset prot"]
+
+
+def test_names_of_a_bare_number_or_a_broken_expression():
+    """Found by the spec campaign: a spec placement size that YAML reads as an int (4096)
+    reached names_in(4096) (AttributeError) while a witness trace was parsed."""
+    from mmsem.semantics.expr import names_in
+
+    assert names_in(4096) == set() and names_in("len + (") == set() and names_in("len + x") == {"len", "x"}
