@@ -178,7 +178,7 @@ def _populate_vma(ctx, vma, start: int, end: int, write: bool) -> str | None:
     page = start & ~(step - 1)
     while page < end:
         if vma_ops.beyond_eof(vma, page):
-            return "EFAULT"
+            return vma_ops.fault_beyond_eof(mm, vma, page, write)
         if vma.flags & VM_HUGETLB and not vma_ops.huge_page_available(system, mm, vma, page, write):
             return "EFAULT"
         vma_ops.fault_page(system, mm, vma, page, write)

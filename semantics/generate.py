@@ -90,7 +90,13 @@ SMALL_RANGES_ONLY = {"madvise", "munmap", "mprotect", "mseal"}
 RLIMITS = [0, 4095, "1p", "4p", "8p", "16p", "64p", "1024p", "2048p"]
 #: Lengths that overflow or exceed the address space. (TASK_SIZE itself is left out: with
 #: address 0, munmap would accept it and unmap the replay agent.)
-HUGE_LENGTHS = ["SIZE_MAX", "SIZE_MAX-4095", 1 << 47, 1 << 63]
+WRAPPING_LENGTHS = ["SIZE_MAX", "SIZE_MAX-4095"]
+#: madvise goes on past holes to the end of its range, so from the arena these reach
+#: the replay agent's stack and vdso above it (MADV_DONTFORK there left the agent's
+#: forked child without a stack): madvise gets only lengths that wrap around, which
+#: are refused before the walk.
+BEYOND_THE_ARENA = [1 << 47, 1 << 63]
+HUGE_LENGTHS = WRAPPING_LENGTHS + BEYOND_THE_ARENA
 
 
 @dataclass
@@ -280,6 +286,8 @@ class Generator:
                 self.interior_range(args, names)
             if call in SMALL_RANGES_ONLY and not isinstance(args.get("addr", "A"), str):
                 args["len"] = self.pages(0, 10)
+            elif call == "madvise" and args.get("len") in BEYOND_THE_ARENA:
+                args["len"] = rng.choice(WRAPPING_LENGTHS)
             flag_names = set(args["flags"]) if isinstance(args.get("flags"), list) else set()
             raw_fixed = {"MAP_FIXED", "MAP_FIXED_NOREPLACE"} & flag_names \
                 and not isinstance(args.get("addr", 0), str)  # would land on the agent's own memory

@@ -472,6 +472,15 @@ def beyond_eof(vma: Vma, addr: int) -> bool:
     return obj is not None and vma.pgoff_at(addr) >= obj.pages()
 
 
+def fault_beyond_eof(mm: Mm, vma: Vma, addr: int, write: bool) -> str:
+    """A fault on a file page past the end of the file fails (EFAULT for populating
+    calls); a read fault maps the cached pages around it first, since do_read_fault
+    runs do_fault_around before asking the file for the page itself."""
+    if not write and not vma.flags & VM_HUGETLB:
+        fault_around(mm, vma, addr)
+    return "EFAULT"
+
+
 def huge_page_available(system: System, mm: Mm, vma: Vma, addr: int, write: bool = False) -> bool:
     """Can a fault at addr get a huge page (resident, reserved, or free in the pool)?
 
@@ -580,7 +589,7 @@ def populate_vma(system: System, mm: Mm, vma: Vma, start: int, end: int) -> str 
     addr = start & ~(step - 1)
     while addr < end:
         if beyond_eof(vma, addr):
-            return "EFAULT"
+            return fault_beyond_eof(mm, vma, addr, write)
         if vma.flags & VM_HUGETLB and not huge_page_available(system, mm, vma, addr, write):
             return "EFAULT"
         fault_page(system, mm, vma, addr, write)
