@@ -52,6 +52,7 @@ class MemObject:
     resv: set = field(default_factory=set)
     resv_map: set = field(default_factory=set)
     cached: set = field(default_factory=set)  # page indexes in the page cache (faulted in by any mapping)
+    dirty: set = field(default_factory=set)  # ... of them, those written through a shared mapping
 
     def pages(self) -> int:
         unit = HPAGE_SIZE if self.hugetlb else PAGE_SIZE

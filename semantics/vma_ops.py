@@ -391,9 +391,11 @@ def mapcount(system: System, obj, index: int) -> int:
 def pageout(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
     """MADV_PAGEOUT without swap: reclaim what only this mapping maps and can go.
 
-    File and shmem pages are unmapped (their writeback fails without swap, so they
-    stay cached); lazily freed and droppable private pages are freed; other private
-    anonymous pages, and the zero page, stay.
+    File and shmem pages are unmapped; a clean one (never written: shmem recreates
+    its zeroes on the next fault) leaves the page cache too, a dirty one stays cached
+    because its writeback fails without swap (shrink_folio_list). Lazily freed and
+    droppable private pages are freed; other private anonymous pages, and the zero
+    page, stay.
     """
     for page in range(start >> PAGE_SHIFT, end >> PAGE_SHIFT):
         if page not in mm.resident:
@@ -404,8 +406,11 @@ def pageout(system: System, mm: Mm, vma: Vma, start: int, end: int) -> None:
             if page in mm.cow and (page in mm.lazyfree or vma.flags & VM_DROPPABLE) and exclusive(mm, page):
                 forget_pages(mm, page, page + 1)
             continue
-        if mapcount(system, vma.obj, vma.pgoff_at(page << PAGE_SHIFT)) == 1:
+        index = vma.pgoff_at(page << PAGE_SHIFT)
+        if mapcount(system, vma.obj, index) == 1:
             mm.resident.discard(page)
+            if index not in vma.obj.dirty:
+                vma.obj.cached.discard(index)
 
 
 def punch_hole(system: System, obj, first: int, count: int) -> None:
@@ -418,6 +423,7 @@ def punch_hole(system: System, obj, first: int, count: int) -> None:
         first, count = low * HPAGE_PAGES, max(0, high - low) * HPAGE_PAGES
     indexes = range(first, first + count)
     obj.cached.difference_update(indexes)
+    obj.dirty.difference_update(indexes)
     if obj.hugetlb:
         pool = system.pool
         for index in range(first // HPAGE_PAGES, (first + count) // HPAGE_PAGES):
@@ -537,6 +543,8 @@ def fault_page(system: System, mm: Mm, vma: Vma, addr: int, write: bool) -> None
         if not write and page not in mm.resident:
             fault_around(mm, vma, addr)  # populate's read faults go through do_read_fault too
         obj.cached.add(vma.pgoff_at(addr))
+        if write and vma.flags & VM_SHARED:
+            obj.dirty.add(vma.pgoff_at(addr))
     if write and not vma.flags & VM_SHARED:
         if vma.anon is None:
             vma.anon = new_anon_id()  # the first private page gives the mapping an anon_vma
