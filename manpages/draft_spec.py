@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from mmsem.spec.model import Flag, FlagSet, Spec, Step, Syscall
 
-_IDENTIFIER_RE = re.compile(r"[A-Za-z_]\w*")
 _UNDO_RE = re.compile(r"^(\w)un(?=\w)")
 _PARAM_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*(?:\*/)?\s*$")
 
@@ -170,15 +169,6 @@ def page_flags(spec: Spec, calls: list[Syscall]) -> list[Flag]:
 
 # -- versions ----------------------------------------------------------------------------------
 
-def _expressions(step: Step):
-    for value in (step.when, step.value):
-        if isinstance(value, str):
-            yield value
-    for _name, value in step.bindings + step.args:
-        if isinstance(value, str):
-            yield value
-
-
 def page_traits(spec: Spec, calls: list[Syscall]) -> list:
     """The kernel traits (behaviour that changed in some version) that concern the page:
     those its programs test by name, and those whose citation names a kernel function
@@ -187,12 +177,9 @@ def page_traits(spec: Spec, calls: list[Syscall]) -> list:
     names: set[str] = set()
     cited: set[tuple[str, str]] = set()
     for entry in calls:
-        records = [entry]
-        for step in _walk(spec, entry):
-            for text in _expressions(step):
-                names.update(_IDENTIFIER_RE.findall(text))
-            if step.op == "call" and step.id in spec.procedures:
-                records.append(spec.procedures[step.id])
+        names |= spec.names_used(entry)
+        records = [entry] + [spec.procedures[step.id] for step in _walk(spec, entry)
+                             if step.op == "call" and step.id in spec.procedures]
         for record in records:
             for source in record.sources:
                 cited.add((source.file, source.function))

@@ -159,11 +159,7 @@ def cmd_lint(args) -> int:
     if args.list_rules:
         print(output.rule_table(lint.select_rules(None, [])))
         return EXIT_OK
-    config = lint.load_config()
-    select = lint_names(args.select) if args.select is not None else config.select
-    ignore = lint_names(args.ignore) if args.ignore is not None else config.ignore
-    kernel = kernel_backend("live") if args.kernel else None
-    linter = lint.Linter(args.kernel_version or config.kernel_version, select, ignore, kernel=kernel)
+    linter = configured_linter(args)
     if args.pages:
         paths = [lint.resolve_page(page) for page in args.pages]
     else:
@@ -176,8 +172,7 @@ def cmd_lint(args) -> int:
     if rendered:
         print(rendered)
     if args.format == "text":
-        counted = f"{len(findings)} finding{'s' * (len(findings) != 1)}" if findings else "no findings"
-        print(f"mmsem lint: {counted} in {linter.pages} page{'s' * (linter.pages != 1)} "
+        print(f"mmsem lint: {counted(findings)} in {linter.pages} page{'s' * (linter.pages != 1)} "
               f"(judged against Linux {linter.profile.name})", file=sys.stderr)
     return EXIT_FINDINGS if findings else EXIT_OK
 
@@ -186,24 +181,35 @@ def lint_names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def cmd_lint_patch(args) -> int:
-    from mmsem.manpages import lint, patch
+def configured_linter(args):
+    """The linter that lint and lint-patch run: options on the command line replace the
+    [tool.mmsem] settings of pyproject.toml."""
+    from mmsem.manpages import lint
 
     config = lint.load_config()
     select = lint_names(args.select) if args.select is not None else config.select
     ignore = lint_names(args.ignore) if args.ignore is not None else config.ignore
+    kernel = kernel_backend("live") if args.kernel else None
+    return lint.Linter(args.kernel_version or config.kernel_version, select, ignore, kernel=kernel)
+
+
+def counted(findings: list) -> str:
+    return f"{len(findings)} finding{'s' * (len(findings) != 1)}" if findings else "no findings"
+
+
+def cmd_lint_patch(args) -> int:
+    from mmsem.manpages import patch
+
     # Read and apply every patch before printing anything: bad input is one line, exit 2.
     patches = [p for source in args.patches for p in patch.read_patches(source)]
-    kernel = kernel_backend("live") if args.kernel else None
-    linter = lint.Linter(args.kernel_version or config.kernel_version, select, ignore, kernel=kernel)
+    linter = configured_linter(args)
     reviewer = patch.Reviewer(linter, args.base)
     findings = reviewer.review(patches)
     rendered = patch.render(args.format, findings, linter.rules)
     if rendered:
         print(rendered)
     if args.format == "text":
-        counted = f"{len(findings)} finding{'s' * (len(findings) != 1)}" if findings else "no findings"
-        print(f"mmsem lint-patch: {counted} in {len(patches)} patch{'es' * (len(patches) != 1)} "
+        print(f"mmsem lint-patch: {counted(findings)} in {len(patches)} patch{'es' * (len(patches) != 1)} "
               f"({reviewer.reviewed} page{'s' * (reviewer.reviewed != 1)} reviewed; judged against Linux "
               f"{linter.profile.name})", file=sys.stderr)
     return EXIT_FINDINGS if findings else EXIT_OK

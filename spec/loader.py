@@ -30,21 +30,9 @@ from mmsem.spec.model import (
     make_profile,
     parse_version,
 )
-from mmsem.spec.source import InputError, Located
+from mmsem.spec.source import ErrorSink, InputError, Located
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-class _Errors:
-    """Raise at once, or collect (for check-spec)."""
-
-    def __init__(self, sink: list | None):
-        self.sink = sink
-
-    def add(self, error: InputError) -> None:
-        if self.sink is None:
-            raise error
-        self.sink.append(error)
 
 
 def _origin(located: Located, pointer: tuple) -> Origin:
@@ -52,7 +40,7 @@ def _origin(located: Located, pointer: tuple) -> Origin:
     return Origin(located.path, line, col)
 
 
-def _load_checked(path: Path, schema: str, errors: _Errors) -> Located | None:
+def _load_checked(path: Path, schema: str, errors: ErrorSink) -> Located | None:
     try:
         located = source.load(path)
         if located.data is None:
@@ -68,7 +56,7 @@ def _version(text) -> tuple[int, ...] | None:
     return parse_version(text) if text is not None else None
 
 
-def _constants(spec_dir: Path, errors: _Errors) -> tuple[dict, dict, dict]:
+def _constants(spec_dir: Path, errors: ErrorSink) -> tuple[dict, dict, dict]:
     values: dict[str, int] = {}
     sources: dict[str, str] = {}
     origins: dict[str, Origin] = {}
@@ -89,7 +77,7 @@ def _constants(spec_dir: Path, errors: _Errors) -> tuple[dict, dict, dict]:
     return values, sources, origins
 
 
-def _flagset(located: Located, constants: dict, errnos: dict, errors: _Errors) -> FlagSet:
+def _flagset(located: Located, constants: dict, errnos: dict, errors: ErrorSink) -> FlagSet:
     data = located.data
     fields = {}
     for i, entry in enumerate(data.get("fields", [])):
@@ -175,7 +163,7 @@ def _expression_positions(located: Located, pointer: tuple, item: dict) -> dict:
     return out
 
 
-def _steps(located: Located, errnos: dict, signals: dict, errors: _Errors) -> tuple[Step, ...]:
+def _steps(located: Located, errnos: dict, signals: dict, errors: ErrorSink) -> tuple[Step, ...]:
     steps = []
     for i, item in enumerate(located.data["program"]):
         pointer = ("program", i)
@@ -210,7 +198,7 @@ def _steps(located: Located, errnos: dict, signals: dict, errors: _Errors) -> tu
 
 
 def _syscall(located: Located, constants: dict, flagsets: dict, errnos: dict, signals: dict,
-             errors: _Errors) -> Syscall:
+             errors: ErrorSink) -> Syscall:
     data = located.data
     for i, entry in enumerate(data.get("unmodelled_errors", ())):
         if entry["errno"] not in errnos:
@@ -261,7 +249,7 @@ def _syscall(located: Located, constants: dict, flagsets: dict, errnos: dict, si
 def load_spec(directory: str | Path | None = None, errors: list | None = None) -> Spec:
     """Load and cross-check a spec directory (the packaged one by default)."""
     spec_dir = Path(directory) if directory is not None else PACKAGE_DIR
-    sink = _Errors(errors)
+    sink = ErrorSink(errors)
     if not spec_dir.is_dir():
         raise InputError(str(spec_dir), 1, 1, "not a spec directory")
 

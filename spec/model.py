@@ -6,8 +6,12 @@ the documentation can point back at the YAML it came from.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+_IDENTIFIER_RE = re.compile(r"[A-Za-z_]\w*")
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,18 @@ class Step:
     args: tuple[tuple[str, Any], ...] = ()  # do/call
     raises: tuple[Raise, ...] = ()
     value: Any = None  # return expression
-    bind: str | None = None  # do: the name the primitive's result gets    #: Where each expression of the step starts: "when", "return", "let NAME", "argument NAME".
+    bind: str | None = None  # do: the name the primitive's result gets
+    #: Where each expression of the step starts: "when", "return", "let NAME", "argument NAME".
     positions: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def expressions(self) -> Iterator[str]:
+        """The step's expression sources: condition, return value, bindings, arguments."""
+        for value in (self.when, self.value):
+            if isinstance(value, str):
+                yield value
+        for _name, value in self.bindings + self.args:
+            if isinstance(value, str):
+                yield value
 
 
 @dataclass(frozen=True)
@@ -242,6 +256,20 @@ class Spec:
     traits: dict[str, Trait]
     origins: dict[str, Origin] = field(default_factory=dict)  # "constant:NAME" etc.
     divergences: tuple[DeclaredDivergence, ...] = ()
+
+    def names_used(self, entry: Syscall) -> frozenset[str]:
+        """The identifiers the expressions of a call's program use, those of the
+        procedures it calls included."""
+        names: set[str] = set()
+        pending, seen = [entry], set()
+        while pending:
+            for step in pending.pop().program:
+                for text in step.expressions():
+                    names.update(_IDENTIFIER_RE.findall(text))
+                if step.op == "call" and step.id in self.procedures and step.id not in seen:
+                    seen.add(step.id)
+                    pending.append(self.procedures[step.id])
+        return frozenset(names)
 
     def profile(self, name: str) -> Profile:
         """A named profile, or one built for any 'X.Y' / 'nommu-X.Y' version."""

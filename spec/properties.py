@@ -38,7 +38,7 @@ from pathlib import Path
 
 from mmsem.spec import source
 from mmsem.spec.model import parse_version
-from mmsem.spec.source import InputError, Located
+from mmsem.spec.source import ErrorSink, InputError, Located
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: The longest gap `` ... `` bridges, in words: a clause, not a paragraph.
@@ -264,16 +264,6 @@ class Catalogue:
         return next((p for p in self.properties if p.id == property_id), None)
 
 
-class _Errors:
-    def __init__(self, sink: list | None):
-        self.sink = sink
-
-    def add(self, error: InputError) -> None:
-        if self.sink is None:
-            raise error
-        self.sink.append(error)
-
-
 def _block_start(lines: list[str], line: int, col: int) -> tuple[int, int]:
     """Where a YAML scalar's text starts: after a `|`/`>` indicator, on the next line at its indent."""
     here = lines[line - 1] if 0 < line <= len(lines) else ""
@@ -284,7 +274,7 @@ def _block_start(lines: list[str], line: int, col: int) -> tuple[int, int]:
 
 
 class _Loader:
-    def __init__(self, directory: Path, errors: _Errors, spec=None):
+    def __init__(self, directory: Path, errors: ErrorSink, spec=None):
         self.directory = directory
         self.errors = errors
         self.spec = spec
@@ -452,7 +442,7 @@ def load_properties(directory: str | Path | None = None, errors: list | None = N
     directory = Path(directory) if directory is not None else PACKAGE_DIR / "properties"
     if not directory.is_dir():
         raise InputError(str(directory), 1, 1, "not a property catalogue directory")
-    return _Loader(directory, _Errors(errors), spec).load()
+    return _Loader(directory, ErrorSink(errors), spec).load()
 
 
 @lru_cache(maxsize=8)

@@ -57,6 +57,19 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
+class ErrorSink:
+    """Where a loader puts the input errors it finds: raised at once, or collected in
+    a list (check-spec reports them all)."""
+
+    def __init__(self, sink: list | None):
+        self.sink = sink
+
+    def add(self, error: InputError) -> None:
+        if self.sink is None:
+            raise error
+        self.sink.append(error)
+
+
 @dataclass
 class Located:
     """A loaded YAML document and the 1-based (line, col) of each value in it."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 
 #: The flag set an argument of this kind uses when it names none (prot has one set).
 _KIND_FLAGSETS = {"prot": "prot"}
@@ -145,33 +144,6 @@ def known_name(spec, name: str) -> bool:
     return name in spec.constants or spec.flag(name) is not None
 
 
-def _expressions(step):
-    for value in (step.when, step.value):
-        if isinstance(value, str):
-            yield value
-    for _, value in step.bindings + step.args:
-        if isinstance(value, str):
-            yield value
-
-
-def program_names(spec, entry) -> frozenset:
-    """The identifiers the expressions of a call's program use, procedures included."""
-    names: set = set()
-    pending, seen = [entry], set()
-    while pending:
-        current = pending.pop()
-        for step in current.program:
-            for text in _expressions(step):
-                names.update(_IDENTIFIER_RE.findall(text))
-            if step.op == "call" and step.id not in seen:
-                seen.add(step.id)
-                pending.append(spec.procedures[step.id])
-    return frozenset(names)
-
-
-_IDENTIFIER_RE = re.compile(r"[A-Za-z_]\w*")
-
-
 def flag_required(spec, entry, flagset, flag) -> bool:
     """Whether a page documenting `entry` must describe `flag` of `flagset`.
 
@@ -187,7 +159,7 @@ def flag_required(spec, entry, flagset, flag) -> bool:
              if other.kind == "syscall" and flagset in call_flagsets(spec, other)]
     if len(users) < 2:
         return True
-    naming = [flag.name in program_names(spec, other) for other in users]
+    naming = [flag.name in spec.names_used(other) for other in users]
     if all(naming) or not any(naming):
         return True
-    return flag.name in program_names(spec, entry)
+    return flag.name in spec.names_used(entry)

@@ -87,11 +87,15 @@ def test_must_know_and_versions(catalogue):
     assert not by_id["mlockall-onfault-alone-accepted"].holds_for((5, 2))
 
 
+def check_spec_copy(spec_copy):
+    return subprocess.run([sys.executable, "-m", "mmsem", "check-spec", "spec"], cwd=spec_copy.parent,
+                          capture_output=True, text=True)
+
+
 def test_check_spec_covers_the_catalogue(tmp_path, spec_copy):
     replace_once(spec_copy / "properties/mmap.yaml", '      - "in the (same )?(manner|way|fashion) (of|as) mlock"\n',
                  '      - "in the (same (manner|way|fashion) (of|as) mlock"\n')
-    result = subprocess.run([sys.executable, "-m", "mmsem", "check-spec", "spec"], cwd=spec_copy.parent,
-                            capture_output=True, text=True)
+    result = check_spec_copy(spec_copy)
     assert (result.returncode, result.stdout) == (2, "")
     line = line_of(PROPERTIES / "mmap.yaml", '      - "in the (same )?(manner|way|fashion) (of|as) mlock"\n')
     assert result.stderr == (f"spec/properties/mmap.yaml:{line}:9: denies pattern 'in the (same (manner|way|fashion) "
@@ -101,8 +105,7 @@ def test_check_spec_covers_the_catalogue(tmp_path, spec_copy):
 def test_check_spec_places_witness_errors_in_the_catalogue(spec_copy):
     replace_once(spec_copy / "properties/mmap.yaml", "        - mlock: {addr: B, len: 4p}\n",
                  "        - mlokc: {addr: B, len: 4p}\n")
-    result = subprocess.run([sys.executable, "-m", "mmsem", "check-spec", "spec"], cwd=spec_copy.parent,
-                            capture_output=True, text=True)
+    result = check_spec_copy(spec_copy)
     assert (result.returncode, result.stdout) == (2, "")
     line = line_of(PROPERTIES / "mmap.yaml", "        - mlock: {addr: B, len: 4p}\n")
     assert result.stderr == (f"spec/properties/mmap.yaml:{line}:11: witness of map-locked-best-effort: unknown system "
