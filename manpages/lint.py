@@ -8,7 +8,8 @@ A run reads each page once (a page reached through a link or a ``.so`` page is
 linted as the file it resolves to), runs the selected rules of
 :mod:`mmsem.manpages.checks` on it, drops the findings its ``mmsem:`` comments
 silence (see :mod:`mmsem.manpages.checks.suppression`) and returns the rest sorted by
-position. Configuration comes from ``[tool.mmsem]`` in the nearest pyproject.toml
+position. A run over a few dozen pages or more spreads them over ``jobs`` forked
+worker processes (:mod:`mmsem.manpages.forked`); what it reports does not change. Configuration comes from ``[tool.mmsem]`` in the nearest pyproject.toml
 (``select``, ``ignore``, ``kernel-version``); bad input of any kind is an
 :class:`~mmsem.spec.source.InputError`.
 
@@ -36,6 +37,9 @@ from .rules import RULES, Finding, LintContext, Rule, run_rules
 from .source import load, load_text
 
 CONFIG_KEYS = ("select", "ignore", "kernel-version")
+#: Pages to lint for each worker process a run starts: a worker costs a fork and a
+#: page a few ms; below 2 x 16 pages one process was as fast (man2 pages, 2 CPUs).
+PAGES_PER_WORKER = 16
 _VERSION_RE = re.compile(r"(?:nommu-)?\d+\.\d+")
 #: Requests that carry no text of their own: an ``ignore`` comment above them applies
 #: to the line after them.
@@ -112,9 +116,11 @@ def _write_cache(kind: str, key: str, value) -> None:
 
 
 def _spec_key() -> str:
+    """The key of the loaded spec and catalogue: the spec files and the code that loads them
+    (a record the loader's code changed must never come from an older pickle)."""
     from mmsem.spec import PACKAGE_DIR
 
-    return _files_key((PACKAGE_DIR, (".yaml", ".json")))
+    return _files_key((PACKAGE_DIR, (".yaml", ".json", ".py")))
 
 
 def _cached_load(kind: str, load):
@@ -140,8 +146,8 @@ def packaged_spec():
     Loading the YAML (with source positions, in pure Python) costs about a quarter
     of a second, more than linting a dozen pages; the cache under
     $XDG_CACHE_HOME/mmsem (~/.cache/mmsem) holds the loaded records, keyed by the
-    mmsem and Python versions and the size and mtime of every spec file. A cache
-    that cannot be read or written is ignored.
+    mmsem and Python versions and the size and mtime of every file of spec/, its
+    code included. A cache that cannot be read or written is ignored.
     """
     def load():
         from mmsem.spec import PACKAGE_DIR
@@ -180,7 +186,7 @@ def _witness_key() -> str:
     from mmsem.spec import PACKAGE_DIR
 
     semantics = importlib.util.find_spec("mmsem.semantics").submodule_search_locations[0]
-    return _files_key((PACKAGE_DIR, (".yaml", ".json")), (semantics, (".py",)), evidence.__file__)
+    return _files_key((PACKAGE_DIR, (".yaml", ".json", ".py")), (semantics, (".py",)), evidence.__file__)
 
 
 def _code_key() -> str:
@@ -242,16 +248,21 @@ class _Results:
             return None
         return resolved, findings
 
-    def put(self, path, real: str, source, resolved: str, findings: list) -> None:
+    @staticmethod
+    def entry(path, real: str, source, resolved: str, findings: list) -> tuple | None:
+        """The cache entry of a page just linted, or None if it must not be cached."""
         if source.notes:
-            return
+            return None
         files = {source.resolved or os.fspath(path)} | {sfile.path for sfile, _, _ in source.parts}
         digests = [(file, _digest(file)) for file in sorted(files)]
         if any(digest is None for _, digest in digests):
-            return
+            return None
         # ".so man2/x.2" reads x.2.gz only while there is no x.2: that must stay so
         digests += [(file[:-3], None) for file in sorted(files) if file.endswith(".gz") and file != path]
-        self.entries[self.name(path)] = (real, resolved, tuple(digests), findings)
+        return real, resolved, tuple(digests), findings
+
+    def put(self, path, entry: tuple) -> None:
+        self.entries[self.name(path)] = entry
         self.added += 1
 
     def save(self) -> None:
@@ -424,7 +435,7 @@ class Linter:
     """One lint run: the spec, the profile and the rules, applied page by page."""
 
     def __init__(self, kernel_version: str | None = None, select: list | None = None, ignore: list = (),
-                 spec=None, kernel=None):
+                 spec=None, kernel=None, jobs: int = 1):
         packaged = spec is None
         if packaged:
             spec = packaged_spec()
@@ -435,6 +446,9 @@ class Linter:
         self.profile = spec.profile(version)
         self.rules: list[Rule] = select_rules(select, list(ignore))
         self.kernel = kernel
+        # Worker processes for runs over many pages; replays on a live kernel change its
+        # settings (vm.max_map_count, nr_hugepages), so those runs stay in one process.
+        self.jobs = jobs if kernel is None else 1
         self._engine = None
         self.pages = 0
         self.options: dict = {}  # given to every rule (LintContext.options)
@@ -479,53 +493,90 @@ class Linter:
     def lint_paths(self, paths) -> list[Finding]:
         """The findings on the pages at `paths`, each file linted once. With the packaged
         spec and no kernel backend, a page's findings come from the cache of earlier
-        runs while its files are unchanged (:class:`_Results`)."""
+        runs while its files are unchanged (:class:`_Results`). Pages not in the cache
+        are linted in up to `jobs` worker processes when there are enough of them."""
         if self._cache_results and self._results is None:
             self._results = _Results(self)
         results = self._results
-        findings: list = []
-        seen: set = set()
+        pages = []  # (path, real path, (resolved, findings) if cached), each file once
+        reals: set = set()
         for path in paths:
             real = os.path.realpath(path)
-            if real in seen:
-                continue
-            seen.add(real)
-            known = results.get(path, real) if results is not None else None
-            if known is not None:
+            if real not in reals:
+                reals.add(real)
+                pages.append((path, real, results.get(path, real) if results is not None else None))
+        linted = iter(self._lint_files([(path, real) for path, real, known in pages if known is None]))
+        findings: list = []
+        seen: set = set()
+        for path, real, known in pages:
+            if known is None:
+                resolved, found, entry = next(linted)
+                if results is not None and entry is not None:
+                    results.put(path, entry)
+            else:
                 resolved, found = known
-                if resolved != real and resolved in seen:
-                    continue
-                seen.add(resolved)
-                self.pages += 1
-                findings.extend(found)
-                continue
-            source = load(path)
-            resolved = os.path.realpath(source.resolved or path)
+            if real in seen:
+                continue  # a page an earlier .so page resolved to
+            seen.add(real)
             if resolved != real and resolved in seen:
                 continue  # a .so page whose target was linted already
             seen.add(resolved)
-            found = self.lint_source(source)
-            if results is not None:
-                results.put(path, real, source, resolved, found)
+            self.pages += 1
             findings.extend(found)
         if results is not None:
             results.save()
         return findings
 
+    def _lint_files(self, files: list) -> list:
+        """(resolved path, findings, cache entry or None) of each (path, real path) of `files`."""
+        from .forked import map_forked
+
+        if not files:
+            return []
+        if self._caches_pending:  # before the workers fork, so that they share them
+            self._caches_pending = False
+            self._use_caches()
+        outputs = map_forked(self._lint_file, files, min(self.jobs, len(files) // PAGES_PER_WORKER))
+        if self._witness_cache is not None:
+            from mmsem.manpages.claims import evidence
+
+            for _, _, _, runs in outputs:
+                evidence.remember(self.spec.directory, runs)
+            self._save_witnesses()
+        return [output[:3] for output in outputs]
+
+    def _lint_file(self, file: tuple) -> tuple:
+        """(resolved path, findings, cache entry, engine outcomes of witnesses it added):
+        what a worker sends back for one page."""
+        from mmsem.manpages.claims import evidence
+
+        path, real = file
+        mark = evidence.engine_run_count()
+        source = load(path)
+        resolved = os.path.realpath(source.resolved or path)
+        found = self._lint_document(source)
+        entry = _Results.entry(path, real, source, resolved, found) if self._results is not None else None
+        return resolved, found, entry, evidence.engine_runs_since(mark, self.spec.directory)
+
     def lint_text(self, text: str, path: str = "<string>") -> list[Finding]:
         return self.lint_source(load_text(text, path))
 
     def lint_source(self, source) -> list[Finding]:
+        """The findings on one loaded page."""
         if self._caches_pending:
             self._caches_pending = False
             self._use_caches()
-        doc = parse(source)
         self.pages += 1
+        findings = self._lint_document(source)
+        if self._witness_cache is not None:
+            self._save_witnesses()
+        return findings
+
+    def _lint_document(self, source) -> list[Finding]:
+        doc = parse(source)
         ctx = LintContext(doc, self.spec, self.profile, tuple(n for n in doc.names if n in self.spec.syscalls),
                           self._engine, self.kernel, dict(self.options))
         findings = list(run_rules(ctx, self.rules))
-        if self._witness_cache is not None:
-            self._save_witnesses()
         if doc.comments and findings:
             findings = _unsuppressed(findings, doc, source)
         findings.sort(key=lambda f: (f.origin.path, f.origin.line, f.origin.col, f.rule, f.message))

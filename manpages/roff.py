@@ -33,11 +33,15 @@ import gc
 import os
 from contextlib import contextmanager
 
-from .document import Document, Paragraph, Section, Span, new_origin
+from .document import Document, Origin, Paragraph, Section, Span, new_origin
 from .extract import complete
 from .lexer import Lexer, Logical, Token, split_args, tokenize
 from .roffchars import FONT_MACROS, LAYOUT_REQUESTS
 from .source import Source, SourceFile, load, load_text
+
+#: Origin(...) minus the named tuple's argument handling, in the loops that place every
+#: word of a page (document.new_origin, inlined).
+_new_tuple = tuple.__new__
 
 __all__ = ["Parser", "Token", "parse", "parse_text", "read_page", "tokenize"]
 
@@ -70,10 +74,10 @@ class _Builder:
                     length += len(sep)
             if kind == "text":
                 if col != last_col or line != last_line:
-                    pieces.append((length, new_origin(file.path, line, col, file.via)))
+                    pieces.append((length, _new_tuple(Origin, (file.path, line, col, file.via))))
                 last_line, last_col = line, col + len(text)
             else:  # an escape's text does not line up with its source
-                pieces.append((length, new_origin(file.path, line, col, file.via)))
+                pieces.append((length, _new_tuple(Origin, (file.path, line, col, file.via))))
                 last_line = -1
             if font != "R":
                 self.named.append((length, length + len(text)))
@@ -101,7 +105,7 @@ class _Builder:
             if n and not alternate:
                 parts.append(" ")
                 length += 1
-            pieces.append((length, new_origin(path, line, col0 + at, via)))
+            pieces.append((length, _new_tuple(Origin, (path, line, col0 + at, via))))
             font = fonts[n % 2] if alternate else fonts[0]
             if font != "R":
                 self.named.append((length, length + len(word)))
@@ -257,7 +261,7 @@ class Parser:
                 if length:
                     builder.parts.append(line_sep)
                     length += 1
-                builder.pieces.append((length, new_origin(path, first + i, 1, via)))
+                builder.pieces.append((length, _new_tuple(Origin, (path, first + i, 1, via))))
                 if not roman:
                     builder.named.append((length, length + len(text)))
                 builder.parts.append(text)

@@ -190,7 +190,19 @@ def configured_linter(args):
     select = lint_names(args.select) if args.select is not None else config.select
     ignore = lint_names(args.ignore) if args.ignore is not None else config.ignore
     kernel = kernel_backend("live") if args.kernel else None
-    return lint.Linter(args.kernel_version or config.kernel_version, select, ignore, kernel=kernel)
+    return lint.Linter(args.kernel_version or config.kernel_version, select, ignore, kernel=kernel,
+                       jobs=lint_jobs(getattr(args, "jobs", 1)))
+
+
+def lint_jobs(jobs: int | None) -> int:
+    """--jobs as a number of processes (None: one per usable CPU)."""
+    from mmsem.manpages.forked import usable_cpus
+
+    if jobs is None:
+        return usable_cpus()
+    if jobs < 1:
+        raise InputError("--jobs", 1, 1, f"--jobs must be at least 1, not {jobs}")
+    return jobs
 
 
 def counted(findings: list) -> str:
@@ -286,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--select", default=None, metavar="R,..",
                       help="run only these rules (ids, names, id prefixes such as MM2, or categories)")
     lint.add_argument("--ignore", default=None, metavar="R,..", help="do not run these rules")
+    lint.add_argument("--jobs", type=int, default=None, metavar="J",
+                      help="lint in up to J processes (default: one per usable CPU; "
+                           "runs of a few pages, and runs with --kernel, use one)")
     lint.add_argument("--list-rules", action="store_true", help="list the rules and exit")
     lint.set_defaults(func=cmd_lint)
 

@@ -310,6 +310,16 @@ def load_spec(directory: str | Path | None = None, errors: list | None = None) -
         if entry["call"] not in syscalls:
             sink.add(declared.error(("divergences",), f"declared divergence {entry['id']} names unknown call {entry['call']}"))
 
+    libc_wrappers = {}
+    if (spec_dir / "libc.yaml").is_file():  # optional: a spec without one judges no wrapper note
+        libc = _load_checked(spec_dir / "libc.yaml", "libc", sink)
+        for name, entry in (libc.data["wrappers"].items() if libc else ()):
+            # A listed call needs a file of its own (`syscalls` also lacks the calls whose
+            # files have errors: those are reported already).
+            if not (spec_dir / "syscalls" / f"{name}.yaml").is_file():
+                sink.add(libc.error(("wrappers", name), f"{name} is not a modelled call"))
+            libc_wrappers[name] = (str(entry["glibc"]), str(entry["source"]))
+
     return Spec(
         directory=str(spec_dir),
         syscalls=syscalls,
@@ -323,4 +333,5 @@ def load_spec(directory: str | Path | None = None, errors: list | None = None) -
         traits=traits,
         origins={f"constant:{k}": v for k, v in origins.items()},
         divergences=tuple(divergences),
+        libc_wrappers=libc_wrappers,
     )

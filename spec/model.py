@@ -256,6 +256,8 @@ class Spec:
     traits: dict[str, Trait]
     origins: dict[str, Origin] = field(default_factory=dict)  # "constant:NAME" etc.
     divergences: tuple[DeclaredDivergence, ...] = ()
+    # libc.yaml: {call: (the glibc release that first wraps it, source)}; only the linter reads it
+    libc_wrappers: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def names_used(self, entry: Syscall) -> frozenset[str]:
         """The identifiers the expressions of a call's program use, those of the

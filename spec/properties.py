@@ -31,6 +31,7 @@ that (semantics/specchecks.py).
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -57,7 +58,30 @@ _DROPPED = frozenset(chr(code) for code, to in _TRANSLATE.items() if not to)  # 
 _WORD = re.compile(r"\S+")
 
 
-def normalise(text: str) -> tuple[str, list[int]]:
+class WordOffsets:
+    """Where each character of a normalised text comes from in the original, kept per
+    word: a word is copied whole, and the space after it stands for the first blank of
+    the run that followed it, so one (start in the normalised text, start in the
+    original) pair per word places every character. Indexing gives an offset."""
+
+    __slots__ = ("plain_starts", "starts", "length")
+
+    def __init__(self, plain_starts: list[int], starts: list[int], length: int):
+        self.plain_starts = plain_starts
+        self.starts = starts
+        self.length = length
+
+    def __getitem__(self, index: int) -> int:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        word = bisect.bisect_right(self.plain_starts, index) - 1
+        return self.starts[word] + index - self.plain_starts[word]
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def normalise(text: str) -> tuple[str, WordOffsets | list[int]]:
     """Text with plain punctuation and single spaces, and for each of its characters the
     offset in `text` it comes from (so a match can be placed in the source).
 
@@ -67,17 +91,14 @@ def normalise(text: str) -> tuple[str, list[int]]:
     if _DROPPED.intersection(text):
         return _normalise_slowly(text)
     plain = text.translate(_TRANSLATE)  # one character for one: offsets are kept
-    words: list[str] = []
-    where: list[int] = []
-    end = -1
-    for match in _WORD.finditer(plain):
-        start = match.start()
-        if end >= 0:
-            where.append(end)
-        end = match.end()
-        where.extend(range(start, end))
-        words.append(match.group())
-    return " ".join(words), where
+    spans = [match.span() for match in _WORD.finditer(plain)]
+    plain_starts = []
+    at = 0
+    for start, end in spans:
+        plain_starts.append(at)
+        at += end - start + 1
+    words = " ".join([plain[start:end] for start, end in spans])
+    return words, WordOffsets(plain_starts, [start for start, _ in spans], len(words))
 
 
 def _normalise_slowly(text: str) -> tuple[str, list[int]]:
@@ -160,22 +181,59 @@ def expand(pattern: str, terms: dict, depth: int = 0) -> str:
     return "".join(out)
 
 
-def compile_phrase(pattern: str, terms: dict) -> re.Pattern:
+class CompiledOnUse:
+    """A regular expression that pickles as its source and is compiled again when first used.
+
+    ``mmsem lint`` reads the catalogue from a pickle in every run; compiling all its
+    patterns there cost a twentieth of a run over man2, whichever few the pages need
+    (pages about other calls need none). It answers ``search``, the one method the
+    matching uses, and compares by source like a compiled pattern.
+    """
+
+    __slots__ = ("pattern", "flags", "_regex")
+
+    def __init__(self, pattern: str, flags: int, regex: re.Pattern | None = None):
+        self.pattern = pattern
+        self.flags = flags
+        self._regex = regex
+
+    def search(self, string: str, *bounds: int) -> re.Match | None:
+        regex = self._regex
+        if regex is None:
+            regex = self._regex = re.compile(self.pattern, self.flags)
+        return regex.search(string, *bounds)
+
+    def __reduce__(self):
+        return CompiledOnUse, (self.pattern, self.flags)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CompiledOnUse) and (self.pattern, self.flags) == (other.pattern, other.flags)
+
+    def __hash__(self) -> int:
+        return hash((self.pattern, self.flags))
+
+    def __repr__(self) -> str:
+        return f"CompiledOnUse({self.pattern!r}, {self.flags})"
+
+
+def compile_phrase(pattern: str, terms: dict) -> CompiledOnUse:
+    """The regular expression of a pattern, compiled (so that a bad one fails here)."""
     body = expand(pattern, terms)
     if re.match(r"\w", pattern):
         body = r"\b" + body
     if re.search(r"\w$", pattern):
         body += r"\b"
     try:
-        return re.compile(body, re.IGNORECASE)
+        regex = re.compile(body, re.IGNORECASE)
     except re.error as exc:
         raise PhraseError(f"not a valid pattern: {exc}") from None
+    return CompiledOnUse(regex.pattern, regex.flags, regex)
 
 
 @dataclass(frozen=True)
 class Phrase:
     text: str  # the pattern as written
-    regex: re.Pattern
+    regex: CompiledOnUse
     line: int
     col: int
 
@@ -203,7 +261,7 @@ class Property:
     asserts: tuple[Phrase, ...] = ()
     denies: tuple[Phrase, ...] = ()
     unless: tuple[Phrase, ...] = ()
-    hedge: re.Pattern | None = field(default=None, compare=False)
+    hedge: CompiledOnUse | None = field(default=None, compare=False)
     examples: dict = field(default_factory=dict, compare=False)
 
     @property

@@ -238,38 +238,6 @@ def check_unknown_constant(ctx):
                              f"headers) that the spec knows", name)
 
 
-_WRAPPERS: dict = {}  # spec directory -> {call: (glibc version text, source)}
-
-
-def libc_wrappers(spec, checked: bool = False) -> dict:
-    """The glibc release that first wraps each call listed in the spec's libc.yaml, as
-    {call: (version text, source)}; {} without one. The file is read as the schema
-    spec/schema/libc.schema.json describes it; `checked` validates it against the
-    schema first (the tests do; a lint run does not import jsonschema for it)."""
-    directory = str(spec.directory)
-    found = None if checked else _WRAPPERS.get(directory)
-    if found is None:
-        from pathlib import Path
-
-        from mmsem.spec import source
-
-        path = Path(directory, "libc.yaml")
-        found = {}
-        if path.is_file():
-            located = source.load(path)
-            if checked:
-                from mmsem.spec import schemas
-
-                schemas.check(located, "libc")
-            try:
-                found = {name: (str(entry["glibc"]), str(entry["source"]))
-                         for name, entry in located.data["wrappers"].items()}
-            except (TypeError, KeyError, AttributeError):
-                raise located.error((), "not a libc.yaml: see spec/schema/libc.schema.json") from None
-        _WRAPPERS[directory] = found
-    return found
-
-
 #: "there is no glibc wrapper for", "glibc does not provide a wrapper for", "has no C library wrapper".
 _NO_WRAPPER_RE = re.compile(
     r"\b(?:no|not an?|without an?)\s+(?:glibc|c library|libc)\s+wrappers?"
@@ -292,7 +260,7 @@ def check_stale_wrapper_note(ctx):
     """
     from mmsem.manpages.claims.text import sentences
 
-    wrappers = libc_wrappers(ctx.spec)
+    wrappers = ctx.spec.libc_wrappers  # spec/libc.yaml
     if not wrappers:
         return
     for section in ctx.document.sections:

@@ -64,6 +64,19 @@ def engine_runs(directory: str) -> dict:
     return {key[1:]: run for key, run in _ENGINE_RUNS.items() if key[0] == directory}
 
 
+def engine_run_count() -> int:
+    """How many engine outcomes the process knows: a mark for :func:`engine_runs_since`."""
+    return len(_ENGINE_RUNS)
+
+
+def engine_runs_since(mark: int, directory: str) -> dict:
+    """The outcomes for the spec in `directory` learnt after `mark`, as :func:`engine_runs`
+    gives them (a lint worker sends them to its parent). Dicts keep insertion order."""
+    if len(_ENGINE_RUNS) <= mark:
+        return {}
+    return {key[1:]: run for key, run in list(_ENGINE_RUNS.items())[mark:] if key[0] == directory}
+
+
 def remember(directory: str, runs: dict) -> None:
     """Take engine outcomes of an earlier process (as :func:`engine_runs` gave them) as known."""
     for key, run in runs.items():

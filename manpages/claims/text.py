@@ -45,13 +45,14 @@ _ELSEWHERE = re.compile(r"\b(?:POSIX(?:\.1)?(?:-\d{4})?|SUSv\d|the standard|some
 @dataclass(frozen=True)
 class Sentence:
     text: str  # normalised
-    offsets: tuple[int, ...]  # for each character of text, its offset in the span's text
+    offsets: object  # for each character of the normalised paragraph, its offset in the span's text
+    start: int  # where text starts in the normalised paragraph
     span: Span
 
     def origin_at(self, index: int) -> Origin:
         """Source position of the character at `index` of the normalised sentence."""
-        index = min(max(index, 0), len(self.offsets) - 1)
-        return self.span.origin_at(self.offsets[index])
+        index = min(max(index, 0), len(self.text) - 1)
+        return self.span.origin_at(self.offsets[self.start + index])
 
 
 def sentences(span: Span) -> list[Sentence]:
@@ -61,10 +62,10 @@ def sentences(span: Span) -> list[Sentence]:
         before = text[start:boundary.start()]
         if before.lower().endswith(_ABBREVIATIONS):
             continue
-        out.append(Sentence(before, tuple(offsets[start:boundary.start()]), span))
+        out.append(Sentence(before, offsets, start, span))
         start = boundary.end()
     if start < len(text):
-        out.append(Sentence(text[start:], tuple(offsets[start:]), span))
+        out.append(Sentence(text[start:], offsets, start, span))
     return [s for s in out if s.text.strip()]
 
 

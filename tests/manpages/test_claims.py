@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mmsem.manpages.claims.passages import Vocabulary
 from mmsem.manpages.claims.text import scope, sentences
 from mmsem.manpages.document import Origin, Span
 from mmsem.manpages.lint import Linter
@@ -172,6 +173,19 @@ def test_gap_spans_a_bounded_number_of_words():
     assert not regex.search("locks " + "word " * (GAP_WORDS + 1) + "ignored")
 
 
+def test_a_catalogue_pickles_its_patterns_as_source_and_compiles_them_on_use(catalogue):
+    import pickle
+    import re
+
+    again = pickle.loads(pickle.dumps(catalogue))
+    assert again == catalogue
+    phrase = again.get("madvise-dontneed-shared").denies[0]
+    assert phrase.regex._regex is None  # not compiled by unpickling
+    sentence = "The caller tried to discard locked or shared pages."
+    assert phrase.regex.search(sentence).group(0) == "discard locked or shared pages"
+    assert phrase.regex._regex == re.compile(phrase.regex.pattern, re.IGNORECASE)
+
+
 def test_terms_expand_and_word_boundaries_apply():
     terms = {"fail": "(?:fail(?:s|ed)?)", "pos": "(?<!\\bnot )(?<!n't )", "call": "mlock\\(\\)"}
     regex = compile_phrase("<call> ... <pos><fail>", terms)
@@ -189,6 +203,35 @@ def test_normalise_keeps_offsets():
     text, where = normalise("a\u2014b  \u201cc\u201d\n d\u00ad")
     assert text == 'a-b "c" d'
     assert [where[i] for i in range(len(text))] == [0, 1, 2, 3, 5, 6, 7, 8, 10]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab .\t\n\u00a0\u2014\u201c\u00ad", max_size=40))
+def test_normalised_characters_come_from_their_offsets(text):
+    plain, where = normalise(text)
+    assert len(where) == len(plain)
+    offsets = [where[i] for i in range(len(plain))]
+    assert offsets == sorted(set(offsets))  # increasing: the source order is kept
+    for char, offset in zip(plain, offsets):
+        if char == " ":
+            assert text[offset].isspace() and (offset == 0 or not text[offset - 1].isspace())
+        else:
+            assert normalise(text[offset])[0] == char
+    with pytest.raises(IndexError):
+        where[len(plain)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["MAP_LOCKED", "MAP_", "MAP_LOCKEDX", "mlock", "mlock2", "xmlock", "EINVAL",
+                                 "EINVALID", "fork", "forks", "_", "MCL_FUTURE", "brk", " ", "(", ")", ",", "\n"]),
+                max_size=12))
+def test_the_vocabulary_screen_never_hides_a_name(words):
+    from mmsem.manpages.claims.passages import _WORDS, vocabulary
+    from mmsem.manpages.lint import packaged_catalogue
+
+    names = vocabulary(default_spec(), packaged_catalogue()).names
+    text = "".join(words)
+    assert Vocabulary(names).named_in(text) == (not names.isdisjoint(_WORDS(text)))
 
 
 def test_sentences_and_their_scope():

@@ -5,11 +5,12 @@ message; the pages are written for the tests (tests/manpages/fixtures/findings).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from mmsem.manpages.checks.coverage import libc_wrappers
 from mmsem.manpages.lint import Linter
 from mmsem.spec import default_spec
 
@@ -75,5 +76,21 @@ def test_wrapper_notes_dated_or_about_unlisted_calls_are_fine():
         ("MM208", 5, 1, "mlock2", "glibc has provided a wrapper for mlock2() since glibc 2.27")]
 
 
-def test_libc_wrappers_are_read_from_the_spec_and_match_the_schema():
-    assert libc_wrappers(default_spec(), checked=True)["mlock2"][0] == "2.27"
+def test_libc_wrappers_are_read_with_the_spec():
+    assert default_spec().libc_wrappers["mlock2"] == (
+        "2.27", "glibc 2.27 NEWS (released 2018-02-01): mlock2 is added; sysdeps/unix/sysv/linux/mlock2.c")
+
+
+@pytest.mark.parametrize("old, new, error", [
+    ('    glibc: "2.27"\n', '    glibc: "2.27 or so"\n',
+     "8:12: '2.27 or so' does not match '^[0-9]{1,4}\\\\.[0-9]{1,4}(\\\\.[0-9]{1,4})?$' (at /wrappers/mlock2/glibc)"),
+    ("  mlock2:\n", "  mlock3:\n", "7:3: mlock3 is not a modelled call"),
+])
+def test_check_spec_validates_libc_yaml(spec_copy, old, new, error):
+    libc = spec_copy / "libc.yaml"
+    text = libc.read_text()
+    assert text.count(old) == 1
+    libc.write_text(text.replace(old, new))
+    done = subprocess.run([sys.executable, "-m", "mmsem", "check-spec", "spec"], cwd=spec_copy.parent,
+                          capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"spec/libc.yaml:{error}\n")
