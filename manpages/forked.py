@@ -50,26 +50,37 @@ def map_forked(function, items: list, jobs: int) -> list:
     jobs = min(jobs, len(items))
     if jobs <= 1:
         return [function(item) for item in items]
-    workers: list = []  # (pid, read end of its pipe); pid 0 once reaped
+    workers: list = []  # [k, pid, read end of its pipe]; pid 0 once reaped
+    own = [0]  # the shares this process computes: its own, and any a fork failed to start
     try:
         for k in range(1, jobs):
-            read, write = os.pipe()
-            pid = os.fork()
+            try:
+                read, write = os.pipe()
+            except OSError:  # out of file descriptors: no worker for k
+                own.append(k)
+                continue
+            try:
+                pid = os.fork()
+            except OSError:  # out of processes or memory (EAGAIN, ENOMEM): no worker for k
+                os.close(read)
+                os.close(write)
+                own.append(k)
+                continue
             if pid == 0:  # the worker
                 os.close(read)
                 _work(function, items[k::jobs], write)
             os.close(write)
-            workers.append([pid, read])
-        outputs = [_compute(function, items[::jobs])]  # this process is worker 0
+            workers.append([k, pid, read])
+        outputs = {k: _compute(function, items[k::jobs]) for k in own}
         for worker in workers:
-            outputs.append(_receive(*worker))
-            worker[0] = 0
+            outputs[worker[0]] = _receive(*worker[1:])
+            worker[1] = 0
     finally:
-        for pid, read in workers:
+        for _, pid, read in workers:
             if pid:
                 _kill(pid)
             os.close(read)
-    return _merge(outputs, len(items))
+    return _merge([outputs[k] for k in range(jobs)], len(items))
 
 
 def _work(function, items: list, write: int) -> None:
@@ -135,10 +146,11 @@ def _merge(outputs: list, count: int) -> list:
     for k, (_, error) in enumerate(outputs):
         if error is not None:
             position, exc, text = error
-            errors.append((k + position * jobs, k, exc, text))
+            errors.append((k + position * jobs, exc, text))
     if errors:
-        _, k, exc, text = min(errors, key=lambda e: e[0])
-        if k and hasattr(exc, "add_note"):  # raised in another process (add_note: Python 3.11)
+        _, exc, text = min(errors, key=lambda e: e[0])
+        if exc.__traceback__ is None and hasattr(exc, "add_note"):  # raised in another process
+            # (unpickled without its traceback; add_note: Python 3.11)
             exc.add_note(f"in a worker process:\n{text.rstrip()}")
         raise exc
     merged = [None] * count

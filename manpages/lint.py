@@ -155,7 +155,11 @@ def packaged_spec():
 
         return load_spec(PACKAGE_DIR)
 
-    return _cached_load("spec", load)
+    from mmsem.spec import adopt_packaged_spec
+
+    spec = _cached_load("spec", load)
+    adopt_packaged_spec(spec)
+    return spec
 
 
 def packaged_catalogue():

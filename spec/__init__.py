@@ -12,7 +12,6 @@ that needs it: ``mmsem lint`` reads the spec from a pickle cache and would other
 pay a tenth of a second for modules it never calls.
 """
 
-from functools import lru_cache
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -36,12 +35,25 @@ def __getattr__(name: str):
     return value
 
 
-@lru_cache(maxsize=None)
+_PACKAGED: list = []  # the packaged spec, once loaded or adopted
+
+
 def default_spec():
     """The packaged spec, loaded once."""
-    from mmsem.spec.loader import load_spec
+    if not _PACKAGED:
+        from mmsem.spec.loader import load_spec
 
-    return load_spec(PACKAGE_DIR)
+        _PACKAGED.append(load_spec(PACKAGE_DIR))
+    return _PACKAGED[0]
 
 
-__all__ = ["InputError", "PACKAGE_DIR", "Profile", "Spec", "Syscall", "default_spec", "load_spec", "parse_version"]
+def adopt_packaged_spec(spec) -> None:
+    """Take `spec`, read from a cache of the packaged spec (``mmsem lint`` keeps one, keyed
+    by the spec's files and the loader's code), as what :func:`default_spec` returns: the
+    engine modules a lint run imports for its witnesses then do not load the YAML again."""
+    if not _PACKAGED:
+        _PACKAGED.append(spec)
+
+
+__all__ = ["InputError", "PACKAGE_DIR", "Profile", "Spec", "Syscall", "adopt_packaged_spec", "default_spec", "load_spec",
+           "parse_version"]

@@ -23,7 +23,7 @@ from mmsem.spec import default_spec
 from mmsem.spec.properties import load_properties
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOGUE = load_properties(ROOT / "spec" / "properties")
+CATALOGUE = list(load_properties(ROOT / "spec" / "properties"))  # parametrize wants a collection
 IDS = [p.id for p in CATALOGUE]
 #: The kernel the witnesses without config.kernel were written for and checked on.
 WITNESS_KERNEL = "6.18"

@@ -151,3 +151,21 @@ def test_one_job_or_one_item_stays_in_this_process():
 
 def test_usable_cpus_is_the_affinity_mask():
     assert usable_cpus() == len(os.sched_getaffinity(0)) >= 1
+
+
+def test_a_worker_that_cannot_be_forked_leaves_its_share_to_this_process(monkeypatch):
+    real_fork, forks = os.fork, []
+
+    def fork():
+        forks.append(1)
+        if len(forks) == 2:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    parent = os.getpid()
+    fds = len(os.listdir("/proc/self/fd"))
+    assert map_forked(lambda n: (n, os.getpid() == parent), list(range(8)), 4) == [
+        (0, True), (1, False), (2, True), (3, False), (4, True), (5, False), (6, True), (7, False)]
+    assert len(forks) == 3 and no_children_left()
+    assert len(os.listdir("/proc/self/fd")) == fds  # the failed worker's pipe is closed
