@@ -147,7 +147,8 @@ def passages(document: Document, spec, words: Vocabulary | None = None) -> list[
     entries = {entry.origin.line: entry for entry in document.errors}
     syscalls = spec.syscalls
     flag_calls = _flag_calls(spec)
-    functions = set(syscalls) | set(document.names)
+    page_names = set(document.names)
+    functions = set(syscalls) | page_names
     item_names: dict = {}  # id(item) -> names in its tag: continuations share one item
     out: list[Passage] = []
     block_of: dict[int, int] = {}
@@ -178,11 +179,11 @@ def passages(document: Document, spec, words: Vocabulary | None = None) -> list[
                 tag_names = None
             item = paragraph.item
             item_tag = item.tag.text if item is not None and item.tag is not None else ""
-            fallback = subsection_functions.get(paragraph.subsection) or set(document.names)
-            if words is not None and not (
-                    words.named_in(tag_text, item_tag, paragraph.body.text)
+            fallback = subsection_functions.get(paragraph.subsection) or page_names
+            if words is not None and not (  # the set tests first: they are the cheap ones
+                    not words.names.isdisjoint(fallback)
                     or (errors and errno and (errno in words.names or not words.names.isdisjoint(entry_functions)))
-                    or not words.names.isdisjoint(fallback)):
+                    or words.named_in(tag_text, item_tag, paragraph.body.text)):
                 continue
             if tag_names is None:
                 tag_names = names_in(tag_text, errnos)
