@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,3 +113,25 @@ def test_witness_outcomes_found_by_workers_reach_the_witness_cache(tmp_path, mon
     assert [(f.rule, str(f.origin)) for f in found] == [("MM401", f"{claim}:7:16")]
     cached = lint._read_cache("witnesses", lint._witness_key()) or {}
     assert any(key[0] == "map-locked-best-effort" for key in cached), sorted(cached)
+
+
+@pytest.mark.parametrize("sig, code, message", [(signal.SIGTERM, 143, "mmsem: terminated\n"),
+                                                (signal.SIGINT, 130, "mmsem: interrupted\n")])
+def test_a_signal_stops_the_workers_with_the_run(tmp_path, sig, code, message):
+    pages = sorted(str(p) for d in (MAN2, MAN2.parent / "man3") if d.is_dir() for p in d.iterdir())
+    if len(pages) < 1000:
+        pytest.skip("man-pages are not installed")
+    proc = subprocess.Popen([sys.executable, "-m", "mmsem", "lint", "--jobs", "2", *pages],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "MMSEM_NO_CACHE": "1"})
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    workers: list = []
+    deadline = time.monotonic() + 30
+    while not workers and time.monotonic() < deadline and proc.poll() is None:
+        workers = children.read_text().split() if children.exists() else []
+        time.sleep(0.01)
+    assert workers, "no worker was started"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err.decode()) == (code, message)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
