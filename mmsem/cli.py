@@ -168,12 +168,18 @@ def cmd_lint(args) -> int:
             raise InputError("mmsem lint", 1, 1, "none of the pages of the modelled calls is installed "
                              f"(looked for {', '.join(wanted)} with man -w); install them or name pages to lint")
     findings = linter.lint_paths(paths)
-    rendered = output.render(args.format, findings, linter.rules)
+    return reported(args.format, findings, output.render(args.format, findings, linter.rules),
+                    f"mmsem lint: {counted(findings)} in {linter.pages} page{'s' * (linter.pages != 1)} "
+                    f"(judged against Linux {linter.profile.name})")
+
+
+def reported(fmt: str, findings: list, rendered: str, summary: str) -> int:
+    """Print the rendered findings, and with text output the summary line on stderr: the
+    exit code of lint and lint-patch."""
     if rendered:
         print(rendered)
-    if args.format == "text":
-        print(f"mmsem lint: {counted(findings)} in {linter.pages} page{'s' * (linter.pages != 1)} "
-              f"(judged against Linux {linter.profile.name})", file=sys.stderr)
+    if fmt == "text":
+        print(summary, file=sys.stderr)
     return EXIT_FINDINGS if findings else EXIT_OK
 
 
@@ -217,14 +223,10 @@ def cmd_lint_patch(args) -> int:
     linter = configured_linter(args)
     reviewer = patch.Reviewer(linter, args.base)
     findings = reviewer.review(patches)
-    rendered = patch.render(args.format, findings, linter.rules)
-    if rendered:
-        print(rendered)
-    if args.format == "text":
-        print(f"mmsem lint-patch: {counted(findings)} in {len(patches)} patch{'es' * (len(patches) != 1)} "
-              f"({reviewer.reviewed} page{'s' * (reviewer.reviewed != 1)} reviewed; judged against Linux "
-              f"{linter.profile.name})", file=sys.stderr)
-    return EXIT_FINDINGS if findings else EXIT_OK
+    return reported(args.format, findings, patch.render(args.format, findings, linter.rules),
+                    f"mmsem lint-patch: {counted(findings)} in {len(patches)} patch{'es' * (len(patches) != 1)} "
+                    f"({reviewer.reviewed} page{'s' * (reviewer.reviewed != 1)} reviewed; judged against Linux "
+                    f"{linter.profile.name})")
 
 
 def cmd_draft(args) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from mmsem.manpages.claims.text import Scope, Sentence, scope, sentences
 from mmsem.manpages.document import Document, Origin, Paragraph
@@ -75,19 +76,15 @@ class Vocabulary:
 
     names: frozenset
 
-    @property
+    @cached_property
     def screen(self) -> re.Pattern:
         """Text naming one of the names holds one of these pieces of them: a constant's
         prefix up to its first underscore (``MAP_``), or the whole name. Nine texts in
         ten of man2 hold none, and this one search rules them out at a third of the
         cost of cutting them into words."""
-        screen = self.__dict__.get("_screen")
-        if screen is None:
-            keys = {name[:name.index("_") + 1] if "_" in name else name for name in self.names}
-            keys = sorted(key for key in keys if not any(other != key and other in key for other in keys))
-            screen = re.compile("|".join(map(re.escape, keys)) or "(?!)")
-            object.__setattr__(self, "_screen", screen)
-        return screen
+        keys = {name[:name.index("_") + 1] if "_" in name else name for name in self.names}
+        keys = sorted(key for key in keys if not any(other != key and other in key for other in keys))
+        return re.compile("|".join(map(re.escape, keys)) or "(?!)")
 
     def named_in(self, *texts: str) -> bool:
         """Whether one of `texts` names one of the names as a whole word. (Cutting the text
